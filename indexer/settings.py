@@ -1,0 +1,43 @@
+"""Index and model settings, read once from ``POLICYQA_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
+
+
+class IndexSettings(BaseSettings):
+    """Where data lives and how clauses are embedded and retrieved."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICYQA_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".policyqa", description="root of models, caches and indexes")
+    index_dir: Path | None = Field(default=None, description="index folder; default HOME/index (the demo)")
+    model: str = Field(default=DEFAULT_MODEL, description="'default', a sentence-transformers name or path")
+    query_prompt: str | None = Field(default=None, description="prompt before queries; None = model's own")
+    passage_prompt: str | None = Field(default=None, description="prompt before passages; None = model's own")
+    ann: Literal["flat", "hnsw", "ivf"] = Field(default="flat", description="FAISS index type")
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
+    bm25_weight: float = Field(default=1.0, ge=0)
+    dense_weight: float = Field(default=1.0, ge=0)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        """The index folder in force."""
+        return self.index_dir or self.home / "index"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where the built-in model is materialised."""
+        return self.home / "models"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        """SQLite file of cached passage embeddings, keyed by model and text."""
+        return self.home / "embedding-cache.sqlite"
