@@ -19,7 +19,7 @@ demo: install
 
 ## Lint and run the test suite (installs the headless browser the page tests need)
 test: install
-	bash scripts/ensure-browser.sh
+	bash scripts/ensure-system-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Span:
-    """A numbered unit inside a clause (款, 项 （一）, 目 1., （1）, ①) with offsets into the document text."""
+    """A numbered unit inside a clause (款, 项 （一）, 目 1., （1）, ①), offsets into the document text."""
 
     label: str  # e.g. "第二款", "（三）", "1."
     start: int
@@ -28,6 +28,7 @@ class Document:
     doc_type: str | None = None  # 意见/通知/办法/条例/规定/决定/解释/法…
     references: tuple[str, ...] = ()  # titles and 文号 cited in the body, not the document's own
     source: str | None = None  # file name it was loaded from
+    subtitle: str | None = None  # second title of a split law, e.g. 物权编 of 中华人民共和国民法典
 
     def metadata(self) -> dict:
         """The JSON-ready metadata (everything but the text)."""
@@ -52,7 +53,7 @@ class Clause:
 
     id: str
     document_id: str
-    path: tuple[str, ...]  # ancestor labels ending with this clause, e.g. ("四、健全…", "（十二）发展创新型孵化器")
+    path: tuple[str, ...]  # ancestor labels ending with this clause: ("四、健全…", "（十二）发展…")
     number: str  # e.g. "第二十四条", "（十二）", "四、"
     heading: str  # e.g. "发展创新型孵化器"; "" when the clause has none
     text: str

@@ -1,0 +1,180 @@
+"""Document metadata from the title, the header lines and the file name; citations from the body.
+
+Only the title, the header lines (时间:…, 文号, 发布机构:…, lawrefbook's dated history lines) and a
+``(YYYY-MM-DD)`` file-name suffix describe the document itself. A 文号 or 《title》 in the body is a
+citation of another document and goes to ``references``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from corpus.cleaning import DOC_NUMBER
+from corpus.normalize import fold
+
+_PREFIX = re.compile(r"^\s*【([^】]{1,12})】\s*")
+_YEAR_PREFIX = re.compile(r"^\s*[(（]\s*((?:19|20)\d{2})\s*[)）]\s*")
+_SPACE_NEAR_CJK = re.compile(
+    r"\s+(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”‘’《》])|(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”‘’《》])\s+"
+)
+_ISO_DATE = re.compile(r"((?:19|20)\d{2})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?")
+_FILE_DATE = re.compile(r"\(((?:19|20)\d{2})-(\d{2})-(\d{2})\)$")
+_DATED_EVENT = re.compile(r"^((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(.*)$")
+_ISSUER_FIELD = re.compile(r"^(?:发文机关|发布机构|发布单位|发文单位)\s*[:：]\s*(.+)$")
+_MEETING = re.compile(r"^(?:第[^第]{1,6}届)?(.+?)(?:第[\d一二三四五六七八九十百零〇]+次|常务会议|会议)")
+_DOC_NUMBER = re.compile(DOC_NUMBER)
+# A 文号 whose closing bracket was lost: 国科发高〔201790号 → 国科发高〔2017〕90号.
+_BROKEN_DOC_NUMBER = re.compile(r"([\u4e00-\u9fff]{1,12})〔\s*((?:19|20)\d{2})(\d{1,4})\s*号")
+# Words that run into a 文号 from the sentence before it: 根据国办发〔2017〕4号 → 国办发〔2017〕4号.
+_LEADING_WORDS = re.compile(
+    r"^(?:根据|依据|按照|依照|参照|贯彻落实|贯彻|落实|执行|转发|印发|详见|见|经|和|与|及|或)+"
+)
+_CITED_TITLE = re.compile(r"《([^《》]{2,80})》")
+_TRAILING_NOTE = re.compile(r"[(（][^()（）]*[)）]$")
+DOC_TYPES = (
+    "实施细则", "实施办法", "实施意见", "指导意见", "若干意见", "意见", "通知", "通告", "公告",
+    "办法", "条例", "规定", "决定", "决议", "解释", "批复", "答复", "规则", "细则", "规划", "方案",
+    "纲要", "准则", "章程", "法典", "法", "令", "函",
+)  # fmt: skip
+_DOC_TYPE_NAMES = {
+    "实施细则": "细则",
+    "实施办法": "办法",
+    "实施意见": "意见",
+    "指导意见": "意见",
+    "若干意见": "意见",
+    "法典": "法",
+}
+PROVINCES = (
+    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建",
+    "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
+    "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
+)  # fmt: skip
+_PLACE_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{2,10}?(?:省|市|自治区|特别行政区|自治州|县|新区|经济特区)")
+_NOT_PLACES = frozenset({"地区", "全国", "中央", "国家", "部门"})
+
+
+@dataclass(frozen=True)
+class TitleParts:
+    """A displayed title split from its list prefixes: 【江苏】(2018)关于… → region 江苏, year 2018."""
+
+    title: str
+    prefix: str | None
+    year: str | None
+
+
+def split_title(raw: str) -> TitleParts:
+    """The title without 【…】 and (YYYY) prefixes; spaces next to Chinese characters removed."""
+    prefix = year = None
+    match = _PREFIX.match(raw)
+    if match:
+        prefix, raw = match.group(1).strip(), raw[match.end() :]
+    match = _YEAR_PREFIX.match(raw)
+    if match:
+        year, raw = match.group(1), raw[match.end() :]
+    return TitleParts(_SPACE_NEAR_CJK.sub("", raw.strip()), prefix, year)
+
+
+def place_name(text: str | None) -> str | None:
+    """``text`` if it names a place (江苏, 江苏省, 苏州市…), else None (e.g. the placeholder 地区)."""
+    if not text or text in _NOT_PLACES:
+        return None
+    if text.startswith(PROVINCES) or _PLACE_SUFFIX.fullmatch(text):
+        return text
+    return None
+
+
+def region_of(title: str, prefix: str | None) -> str | None:
+    """The region a document applies to: a 【place】 prefix, else a province or place opening the title."""
+    from_prefix = place_name(prefix)
+    if from_prefix:
+        return from_prefix
+    folded = fold(title)
+    for province in PROVINCES:
+        if folded.startswith(province):
+            return province
+    match = _PLACE_SUFFIX.match(folded)
+    if match and match.group(0) not in _NOT_PLACES:
+        return title[: match.end()].removesuffix("经济特区")
+    return None
+
+
+def doc_type_of(title: str) -> str | None:
+    """意见/通知/办法/条例/规定/决定/解释/法… from the title's ending, ignoring notes like （试行）."""
+    folded = fold(title).strip()
+    while _TRAILING_NOTE.search(folded):
+        folded = _TRAILING_NOTE.sub("", folded).strip()
+    for ending in DOC_TYPES:
+        if folded.endswith(ending):
+            return _DOC_TYPE_NAMES.get(ending, ending)
+    return None
+
+
+def iso_date(text: str) -> str | None:
+    """The first date in ``text`` as yyyy-mm-dd (2018年10月17日, 2018-10-17, 2018.10.17)."""
+    match = _ISO_DATE.search(fold(text))
+    if match is None:
+        return None
+    year, month, day = (int(group) for group in match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def date_of(header_lines: tuple[str, ...], file_stem: str, markdown: bool) -> str | None:
+    """The document's date: a header date (时间:…), else the file name's (YYYY-MM-DD) suffix, else the last
+    dated event of a lawrefbook history that is not an entry into force (施行)."""
+    if not markdown:
+        for line in header_lines:
+            date = iso_date(line)
+            if date:
+                return date
+    match = _FILE_DATE.search(file_stem)
+    if match:
+        return "-".join(match.groups())
+    events = [line for line in header_lines if _DATED_EVENT.match(fold(line))]
+    dated = [line for line in events if "施行" not in line] or events
+    return iso_date(dated[-1]) if dated else None
+
+
+def doc_number_of(lines: tuple[str, ...]) -> str | None:
+    """The document's own 文号 from its title or header lines."""
+    for line in lines:
+        match = _DOC_NUMBER.search(line)
+        if match:
+            return _clean_doc_number(match.group(0))
+    return None
+
+
+def _clean_doc_number(text: str) -> str:
+    return _LEADING_WORDS.sub("", _SPACE_NEAR_CJK.sub("", text))
+
+
+def issuer_of(header_lines: tuple[str, ...]) -> str | None:
+    """The issuing body: a 发文机关:/发布机构: header line, or the body that adopted a lawrefbook text
+    (2022年12月29日 深圳市第七届人民代表大会常务委员会第十四次会议通过 → 深圳市人民代表大会常务委员会)."""
+    for line in header_lines:
+        match = _ISSUER_FIELD.match(line.strip())
+        if match:
+            return match.group(1).strip()
+    for line in header_lines:
+        event = _DATED_EVENT.match(fold(line).strip().strip("()"))
+        if event and "通过" in event.group(4):
+            meeting = _MEETING.match(event.group(4).strip())
+            if meeting:
+                issuer = re.sub(r"第[^第届]{1,6}届", "", meeting.group(1)).strip()
+                return issuer or None
+    return None
+
+
+def references_in(body: str, own_doc_number: str | None) -> tuple[str, ...]:
+    """Titles (《…》) and 文号 cited in the body, in order of first appearance, without the document's own."""
+    found: dict[str, None] = {}
+    for match in _CITED_TITLE.finditer(body):
+        found[_SPACE_NEAR_CJK.sub("", match.group(1)).strip()] = None
+    for match in _DOC_NUMBER.finditer(body):
+        found[_clean_doc_number(match.group(0))] = None
+    for match in _BROKEN_DOC_NUMBER.finditer(body):
+        found[_clean_doc_number(f"{match.group(1)}〔{match.group(2)}〕{match.group(3)}号")] = None
+    found.pop(own_doc_number or "", None)
+    return tuple(found)
