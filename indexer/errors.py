@@ -11,9 +11,25 @@ class IndexMismatchError(PolicyQAError):
     """The index was built with another model, dimension or format version than the one configured."""
 
 
+class IndexCorruptError(PolicyQAError):
+    """The index files disagree with each other (e.g. edited or partly copied by hand); rebuild it."""
+
+
+class NothingToIndexError(PolicyQAError):
+    """A build found no parsable document (so it refuses to replace the index in force with an empty one)."""
+
+
 class UnknownIdError(PolicyQAError):
     """A clause or document id that the index does not hold."""
 
 
 class InvalidQueryError(PolicyQAError):
     """A query or search parameter that cannot be answered (empty, too long, unknown mode, bad k)."""
+
+
+class ModelLoadError(PolicyQAError):
+    """The configured embedding model cannot be loaded (not available offline, corrupt, or unbuildable)."""
+
+
+class EmbeddingCacheError(PolicyQAError):
+    """The embedding cache file exists but cannot be used (not SQLite, unreadable, locked too long)."""

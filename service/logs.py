@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import ClassVar
 
 
 class LogfmtFormatter(logging.Formatter):
     """``ts=… level=… logger=… msg="…" key=value`` lines; extra fields come from ``extra={...}``."""
 
-    _reserved = set(vars(logging.makeLogRecord({})))
+    _reserved: ClassVar[frozenset[str]] = frozenset(vars(logging.makeLogRecord({})))
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {

@@ -1,0 +1,99 @@
+"""Embed queries and passages with the configured model, caching passage vectors on disk."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.embedding_cache import EmbeddingCache, cache_key
+from indexer.model_loading import load_model
+from indexer.settings import IndexSettings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+class Embedder:
+    """A sentence-transformers model with query/passage prompts and a persistent embedding cache."""
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        *,
+        model_id: str,
+        query_prompt: str,
+        passage_prompt: str,
+        cache: EmbeddingCache,
+        batch_size: int = 32,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.model_id = model_id
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        self.dimension: int = model.get_embedding_dimension()
+        self.max_tokens: int = model.max_seq_length
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings, *, progress: bool = True) -> Embedder:
+        """Load ``settings.model`` offline (materialising the default once); ModelLoadError if impossible."""
+        loaded = load_model(settings)
+        return cls(
+            loaded.model,
+            model_id=loaded.model_id,
+            query_prompt=loaded.query_prompt,
+            passage_prompt=loaded.passage_prompt,
+            cache=EmbeddingCache(settings.embedding_cache_path),
+            batch_size=settings.batch_size,
+            progress=progress,
+        )
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text, without prompt and special tokens."""
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """``(dimension,)`` float32, L2-normalised embedding of ``text`` after the query prompt (uncached)."""
+        return self._encode([text], self.query_prompt)[0]
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt.
+
+        Cached vectors are reused; the misses are embedded in length-sorted batches, each written to the
+        cache as soon as it is done, so an interrupted run resumes where it stopped.
+        """
+        keys = [cache_key(self.model_id, self.passage_prompt, text) for text in texts]
+        vectors = self.cache.get_many(keys, self.dimension)
+        misses = {key: text for key, text in zip(keys, texts, strict=True) if key not in vectors}
+        order = sorted(misses, key=lambda key: len(misses[key]))
+        with tqdm(
+            total=len(order), desc="embedding", unit="passage", disable=not (self.progress and order)
+        ) as bar:
+            for start in range(0, len(order), self.batch_size):
+                batch_keys = order[start : start + self.batch_size]
+                batch = self._encode([misses[key] for key in batch_keys], self.passage_prompt)
+                self.cache.put_many(batch_keys, batch)
+                vectors.update(zip(batch_keys, batch, strict=True))
+                bar.update(len(batch_keys))
+        if not keys:
+            return np.empty((0, self.dimension), np.float32)
+        return np.stack([vectors[key] for key in keys])
+
+    def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        embeddings = self.model.encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=len(texts),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(embeddings, dtype=np.float32)
