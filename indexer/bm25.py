@@ -1,0 +1,103 @@
+"""Okapi BM25 over a sparse matrix of precomputed per-(passage, term) weights.
+
+Every score contribution ``idf(t) · tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl))`` is computed once at
+build time, so a query only sums a few columns. ``idf(t) = ln(1 + (N − df + 0.5)/(df + 0.5))`` (the
+Lucene variant, never negative). Saved as ``weights.npz`` + ``vocab.json`` + ``params.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+BM25_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """Term-frequency saturation ``k1`` and length normalisation ``b``."""
+
+    k1: float = 1.2
+    b: float = 0.75
+
+
+class BM25Index:
+    """Scores every passage for a bag of query terms."""
+
+    def __init__(self, weights: sparse.csc_array, vocabulary: dict[str, int], params: BM25Params):
+        self.weights = weights
+        self.vocabulary = vocabulary
+        self.params = params
+
+    @property
+    def size(self) -> int:
+        """Number of indexed passages."""
+        return self.weights.shape[0]
+
+    @classmethod
+    def build(cls, token_lists: Sequence[Sequence[str]], params: BM25Params | None = None) -> BM25Index:
+        """Index passages given as token lists (row i of the index is ``token_lists[i]``)."""
+        params = params or BM25Params()
+        vocabulary: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for row, tokens in enumerate(token_lists):
+            cols.extend(vocabulary.setdefault(token, len(vocabulary)) for token in tokens)
+            rows.extend([row] * len(tokens))
+        shape = (len(token_lists), len(vocabulary))
+        counts = sparse.coo_array(
+            (
+                np.ones(len(rows), dtype=np.float32),
+                (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
+            ),
+            shape=shape,
+        ).tocsr()  # duplicate (row, term) entries are summed: term frequencies
+        return cls(_bm25_weights(counts, params), vocabulary, params)
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage (float32, length ``size``); a repeated query term counts repeatedly."""
+        term_counts: dict[int, int] = {}
+        for token in query_tokens:
+            column = self.vocabulary.get(token)
+            if column is not None:
+                term_counts[column] = term_counts.get(column, 0) + 1
+        if not term_counts:
+            return np.zeros(self.size, dtype=np.float32)
+        columns = np.fromiter(term_counts, dtype=np.int64)
+        multipliers = np.fromiter(term_counts.values(), dtype=np.float32)
+        return np.asarray(self.weights[:, columns] @ multipliers, dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        """Write ``weights.npz``, ``vocab.json`` and ``params.json`` into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        sparse.save_npz(folder / "weights.npz", self.weights, compressed=False)
+        (folder / "vocab.json").write_text(json.dumps(self.vocabulary, ensure_ascii=False), encoding="utf-8")
+        params = {"format": BM25_FORMAT, **asdict(self.params), "passages": self.size}
+        (folder / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        """Read an index written by :meth:`save`."""
+        params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+        vocabulary = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        weights = sparse.csc_array(sparse.load_npz(folder / "weights.npz"))
+        return cls(weights, vocabulary, BM25Params(k1=params["k1"], b=params["b"]))
+
+
+def _bm25_weights(counts: sparse.csr_array, params: BM25Params) -> sparse.csc_array:
+    """Per-(passage, term) BM25 contributions from raw term frequencies."""
+    n_passages = counts.shape[0]
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    mean_length = float(lengths.mean()) if n_passages and lengths.sum() else 1.0
+    document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log1p((n_passages - document_frequency + 0.5) / (document_frequency + 0.5))
+    row_of_entry = np.repeat(np.arange(n_passages), np.diff(counts.indptr))
+    tf = counts.data
+    norm = params.k1 * (1 - params.b + params.b * lengths[row_of_entry] / mean_length)
+    data = (idf[counts.indices] * tf * (params.k1 + 1) / (tf + norm)).astype(np.float32)
+    return sparse.csc_array(sparse.csr_array((data, counts.indices, counts.indptr), shape=counts.shape))

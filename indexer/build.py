@@ -1,0 +1,293 @@
+"""Write index versions: full builds from files, incremental adds/replacements and removals."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from corpus.errors import DocumentError
+from corpus.model import ParsedDocument
+from corpus.parse import iter_document_files, parse_file
+from indexer import store
+from indexer.bm25 import BM25Index, BM25Params
+from indexer.dense import DenseIndex
+from indexer.embedder import Embedder
+from indexer.errors import NothingToIndexError, UnknownIdError
+from indexer.manifest import FORMAT_VERSION, check_format, check_model, manifest_tokenizer
+from indexer.passages import clause_passages
+from indexer.settings import IndexSettings
+from indexer.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def build_index(
+    paths: Sequence[Path],
+    index_dir: Path,
+    settings: IndexSettings,
+    *,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+) -> dict:
+    """Parse ``paths`` (files or folders, recursively) into a new index version and swap it in.
+
+    Files that cannot be parsed are logged and skipped (listed in the manifest's ``skipped``).
+    Returns the manifest.
+    """
+    started = time.perf_counter()
+    files = list(iter_document_files([Path(path) for path in paths]))
+    skipped: list[dict] = []
+    documents: dict[str, ParsedDocument] = {}
+    for path in tqdm(files, desc="parsing", unit="file", disable=not progress):
+        parsed = _parse_or_skip(path, parse_file, skipped)
+        if parsed is None:
+            continue
+        first = documents.setdefault(parsed.document.id, parsed)
+        if first is not parsed:
+            _skip(path, f"same document as {first.document.source} (id {parsed.document.id})", skipped)
+    if not documents:
+        raise NothingToIndexError(
+            f"no document could be indexed from {', '.join(map(str, paths))} "
+            f"({len(files)} files, {len(skipped)} skipped); the index in force is unchanged"
+        )
+    embedder = embedder or Embedder.from_settings(settings, progress=progress)
+    tokenizer = Tokenizer(bigrams=settings.bm25_bigrams)
+    index_dir = Path(index_dir)
+    with store.writer_lock(index_dir):
+        version = store.new_version(index_dir)
+        try:
+            store.create_database(version)
+            with closing(store.connect(version)) as connection, connection:
+                for parsed in tqdm(documents.values(), desc="passages", unit="doc", disable=not progress):
+                    _insert(connection, parsed, embedder, tokenizer)
+            manifest = _finish_version(
+                version,
+                embedder=embedder,
+                model_setting=settings.model,
+                tokenizer=tokenizer,
+                bm25_params=BM25Params(settings.bm25_k1, settings.bm25_b),
+                ann=settings.ann,
+                previous_vectors={},
+                extra={"update": "build", "skipped": skipped},
+                started=started,
+            )
+            store.publish(index_dir, version)
+        except BaseException:
+            shutil.rmtree(version, ignore_errors=True)
+            raise
+    return manifest
+
+
+def add_documents(
+    index_dir: Path,
+    documents: Sequence[ParsedDocument],
+    settings: IndexSettings,
+    *,
+    embedder: Embedder | None = None,
+) -> dict:
+    """Add documents to the index in force (a document whose id is indexed already is replaced).
+
+    Only passages whose text is new get embedded; BM25 and FAISS are rebuilt from stored tokens and
+    vectors. Atomic. Returns the new manifest.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    with store.writer_lock(index_dir):
+        current = store.current_version(index_dir)
+        manifest = store.read_manifest(current)
+        check_format(index_dir, manifest)
+        embedder = embedder or Embedder.from_settings(settings, progress=False)
+        check_model(index_dir, manifest, embedder, settings)
+        return _update(
+            index_dir,
+            current,
+            manifest,
+            lambda connection, tokenizer: _replace(connection, documents, embedder, tokenizer),
+            kind="add",
+            embedder=embedder,
+            started=started,
+        )
+
+
+def remove_documents(
+    index_dir: Path, document_ids: Sequence[str], settings: IndexSettings, *, embedder: Embedder | None = None
+) -> dict:
+    """Remove documents (with their clauses and passages) from the index in force.
+
+    UnknownIdError when an id is not indexed. Nothing is embedded; ``embedder`` is accepted for
+    symmetry with :func:`add_documents`. Atomic. Returns the new manifest.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    with store.writer_lock(index_dir):
+        current = store.current_version(index_dir)
+        manifest = store.read_manifest(current)
+        check_format(index_dir, manifest)
+        with closing(store.connect(current)) as connection:
+            unknown = sorted(set(document_ids) - store.document_ids(connection))
+        if unknown:
+            raise UnknownIdError(f"no document with id {', '.join(unknown)} in the index at {index_dir}")
+        return _update(
+            index_dir,
+            current,
+            manifest,
+            lambda connection, _tokenizer: store.delete_documents(connection, document_ids),
+            kind="remove",
+            embedder=embedder,
+            started=started,
+        )
+
+
+def _parse_or_skip(
+    path: Path, parse_file: Callable[[Path], ParsedDocument], skipped: list[dict]
+) -> ParsedDocument | None:
+    try:
+        parsed = parse_file(path)
+    except DocumentError as error:
+        reason = error.reason
+    else:
+        if parsed.clauses:
+            return parsed
+        reason = "no clauses found"
+    _skip(path, reason, skipped)
+    return None
+
+
+def _skip(path: Path, reason: str, skipped: list[dict]) -> None:
+    logger.warning("skipped %s: %s", path, reason)
+    skipped.append({"path": str(path), "reason": reason})
+
+
+def _insert(
+    connection: sqlite3.Connection, parsed: ParsedDocument, embedder: Embedder, tokenizer: Tokenizer
+) -> None:
+    passages = clause_passages(
+        parsed.document.title, parsed.clauses, embedder.count_tokens, embedder.max_tokens
+    )
+    store.insert_document(
+        connection, parsed, [(passage, tokenizer.tokenize(passage.text)) for passage in passages]
+    )
+
+
+def _replace(
+    connection: sqlite3.Connection,
+    documents: Sequence[ParsedDocument],
+    embedder: Embedder,
+    tokenizer: Tokenizer,
+) -> None:
+    latest = {parsed.document.id: parsed for parsed in documents}  # the same id twice: the last one wins
+    store.delete_documents(connection, latest)
+    for parsed in latest.values():
+        _insert(connection, parsed, embedder, tokenizer)
+
+
+def _update(
+    index_dir: Path,
+    current: Path,
+    manifest: dict,
+    change: Callable[[sqlite3.Connection, Tokenizer], None],
+    *,
+    kind: str,
+    embedder: Embedder | None,
+    started: float,
+) -> dict:
+    """Copy the version in force, apply ``change(connection, tokenizer)``, rebuild the retrievers, swap."""
+    tokenizer = manifest_tokenizer(manifest)
+    version = store.new_version(index_dir)
+    try:
+        store.copy_database(current, version)
+        with closing(store.connect(version)) as connection, connection:
+            change(connection, tokenizer)
+        new_manifest = _finish_version(
+            version,
+            embedder=embedder,
+            model_setting=manifest["model_setting"],
+            tokenizer=tokenizer,
+            bm25_params=BM25Params(**manifest["bm25"]),
+            ann=manifest["ann_requested"],
+            previous_vectors=_vectors_by_text(current),
+            extra={"update": kind},
+            started=started,
+            model=(manifest["model"], manifest["dimension"], manifest["max_tokens"]),
+        )
+        store.publish(index_dir, version)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    return new_manifest
+
+
+def _vectors_by_text(version: Path) -> dict[str, np.ndarray]:
+    """Passage text → stored vector of a version (what an update can reuse without embedding)."""
+    vectors = np.load(version / store.VECTORS)
+    with closing(store.connect(version)) as connection:
+        passages = store.read_passages(connection)
+    return {passage.text: vectors[row] for row, passage in enumerate(passages)}
+
+
+def _finish_version(
+    version: Path,
+    *,
+    embedder: Embedder | None,
+    model_setting: str,
+    tokenizer: Tokenizer,
+    bm25_params: BM25Params,
+    ann: str,
+    previous_vectors: dict[str, np.ndarray],
+    extra: dict,
+    started: float,
+    model: tuple[str, int, int] | None = None,
+) -> dict:
+    """Embed what is new, write vectors, BM25 and FAISS files and the manifest of a version folder."""
+    with closing(store.connect(version)) as connection:
+        passages = store.read_passages(connection)
+        counts = {
+            table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("documents", "clauses")
+        }
+    missing = list(
+        dict.fromkeys(passage.text for passage in passages if passage.text not in previous_vectors)
+    )
+    if missing and embedder is None:
+        raise RuntimeError("passages without stored vectors need an embedder")
+    model_id, dimension, max_tokens = model or (embedder.model_id, embedder.dimension, embedder.max_tokens)
+    embedded = dict(zip(missing, embedder.embed_passages(missing), strict=True)) if missing else {}
+    vectors = np.array(
+        [previous_vectors.get(passage.text, embedded.get(passage.text)) for passage in passages],
+        dtype=np.float32,
+    ).reshape(len(passages), dimension)
+    np.save(version / store.VECTORS, vectors)
+    BM25Index.build([passage.tokens for passage in passages], bm25_params).save(version / "bm25")
+    dense = DenseIndex.build(vectors, np.array([passage.id for passage in passages], dtype=np.int64), ann)
+    dense.save(version / "dense")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": model_id,
+        "model_setting": model_setting,
+        "dimension": dimension,
+        "max_tokens": max_tokens,
+        "tokenizer": tokenizer.config,
+        "dictionary_hash": tokenizer.dictionary_hash,
+        "bm25": {"k1": bm25_params.k1, "b": bm25_params.b},
+        "ann": dense.ann,
+        "ann_requested": ann,
+        "documents": counts["documents"],
+        "clauses": counts["clauses"],
+        "passages": len(passages),
+        "embedded": len(missing),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 3),
+        "version": version.name,
+        **extra,
+    }
+    store.write_manifest(version, manifest)
+    return manifest

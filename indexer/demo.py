@@ -1,0 +1,31 @@
+"""The demo index: built on first use from the sample documents shipped in ``corpus/samples``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import corpus
+from indexer import store
+from indexer.embedder import Embedder
+from indexer.errors import IndexNotFoundError
+from indexer.index import build_index
+from indexer.settings import IndexSettings
+
+DEMO_CORPUS = Path(corpus.__file__).parent / "samples"
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_demo_index(settings: IndexSettings, embedder: Embedder | None = None) -> Path:
+    """The index folder in force, building the demo index there first when it is the default location
+    (``HOME/index``) and holds no index yet. A missing index elsewhere raises IndexNotFoundError."""
+    index_dir = settings.resolved_index_dir
+    try:
+        store.current_version(index_dir)
+    except IndexNotFoundError:
+        if index_dir != settings.home / "index":
+            raise
+        logger.warning("no index at %s yet: building the demo index from %s", index_dir, DEMO_CORPUS)
+        build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=False)
+    return index_dir

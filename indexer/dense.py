@@ -1,0 +1,110 @@
+"""Inner-product vector search with FAISS: exact (flat) by default, HNSW or IVF for large corpora.
+
+Row ``i`` of the FAISS index is the passage whose id is ``passage_ids[i]``; the mapping is saved as
+``rows.npy`` next to ``dense.faiss``. Filtered searches restrict FAISS to the allowed rows with an
+``IDSelectorBatch`` (exact with the flat index); an approximate index given a small allowed set
+scores those rows exactly instead, because graph/list traversal would miss most of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Literal
+
+import faiss
+import numpy as np
+
+AnnType = Literal["flat", "hnsw", "ivf"]
+ANN_TYPES: tuple[AnnType, ...] = ("flat", "hnsw", "ivf")
+HNSW_NEIGHBOURS = 32
+IVF_MIN_PASSAGES = 1000  # below this an IVF index cannot be trained usefully: flat is used instead
+_IVF_POINTS_PER_LIST = 39  # FAISS's minimum training points per centroid
+EXACT_FILTER_LIMIT = 4096  # approximate indexes score at most this many allowed rows exactly
+
+logger = logging.getLogger(__name__)
+
+
+class DenseIndex:
+    """A FAISS index plus its row → passage id mapping."""
+
+    def __init__(self, index: faiss.Index, passage_ids: np.ndarray):
+        self.index = index
+        self.passage_ids = passage_ids
+
+    @property
+    def ann(self) -> AnnType:
+        """The index type actually in use."""
+        if isinstance(self.index, faiss.IndexHNSW):
+            return "hnsw"
+        return "ivf" if isinstance(self.index, faiss.IndexIVF) else "flat"
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, passage_ids: np.ndarray, ann: AnnType = "flat") -> DenseIndex:
+        """Index L2-normalised ``vectors`` (n × d float32); row i belongs to ``passage_ids[i]``."""
+        if ann not in ANN_TYPES:
+            raise ValueError(f"unknown ann type {ann!r}; choose one of {', '.join(ANN_TYPES)}")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        count, dimension = vectors.shape
+        if ann == "ivf" and count < IVF_MIN_PASSAGES:
+            logger.info("only %d passages: using a flat index instead of IVF", count)
+            ann = "flat"
+        if ann == "hnsw":
+            index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+        elif ann == "ivf":
+            lists = max(1, min(round(math.sqrt(count)), count // _IVF_POINTS_PER_LIST))
+            index = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
+            )
+            index.train(vectors)
+            index.make_direct_map()  # lets filtered searches reconstruct rows
+        else:
+            index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return cls(index, np.asarray(passage_ids, dtype=np.int64))
+
+    def search(
+        self, query_vector: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows and their inner products, best first; only ``allowed_rows`` when given."""
+        if self.index.ntotal == 0 or k < 1 or (allowed_rows is not None and len(allowed_rows) == 0):
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        k = min(k, self.index.ntotal)
+        query = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
+        if allowed_rows is not None and self.ann != "flat" and len(allowed_rows) <= EXACT_FILTER_LIMIT:
+            return self._exact_search(query[0], k, np.asarray(allowed_rows, dtype=np.int64))
+        scores, rows = self.index.search(query, k, params=self._search_parameters(k, allowed_rows))
+        found = rows[0] >= 0
+        return rows[0][found], scores[0][found]
+
+    def _exact_search(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.index.reconstruct_batch(rows) @ query
+        best = np.argsort(-scores, kind="stable")[:k]
+        return rows[best], scores[best].astype(np.float32)
+
+    def _search_parameters(self, k: int, allowed_rows: np.ndarray | None) -> faiss.SearchParameters | None:
+        selector = None
+        if allowed_rows is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_rows, dtype=np.int64))
+        if isinstance(self.index, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(64, 2 * k))
+        if isinstance(self.index, faiss.IndexIVF):
+            nprobe = min(self.index.nlist, max(8, self.index.nlist // 8))
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+    def save(self, folder: Path) -> None:
+        """Write ``dense.faiss`` and ``rows.npy`` into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(folder / "dense.faiss"))
+        np.save(folder / "rows.npy", self.passage_ids)
+
+    @classmethod
+    def load(cls, folder: Path) -> DenseIndex:
+        """Read an index written by :meth:`save`."""
+        index = faiss.read_index(str(folder / "dense.faiss"))
+        if isinstance(index, faiss.IndexIVF):
+            index.make_direct_map()
+        return cls(index, np.load(folder / "rows.npy"))

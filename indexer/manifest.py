@@ -1,0 +1,48 @@
+"""The manifest of an index version: the format, model and tokenizer it was built with, and checks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from indexer.embedder import Embedder
+from indexer.errors import IndexMismatchError
+from indexer.settings import IndexSettings
+from indexer.tokenizer import Tokenizer
+
+FORMAT_VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+
+def check_format(index_dir: Path, manifest: dict) -> None:
+    """IndexMismatchError unless the index was written in the format this code reads."""
+    found = manifest.get("format_version")
+    if found != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index at {index_dir} has format version {found}; this policyqa reads format {FORMAT_VERSION}; "
+            f"rebuild it with `policyqa index PATH --index-dir {index_dir}`"
+        )
+
+
+def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: IndexSettings) -> None:
+    """IndexMismatchError (naming both models and the fix) unless ``embedder`` built the index."""
+    if (manifest.get("model"), manifest.get("dimension")) == (embedder.model_id, embedder.dimension):
+        return
+    raise IndexMismatchError(
+        f"index at {index_dir} was built with model {manifest.get('model')} "
+        f"(dim {manifest.get('dimension')}); "
+        f"configured model is {embedder.model_id} (dim {embedder.dimension}); rebuild with "
+        f"`policyqa index PATH --index-dir {index_dir} --model {settings.model}` "
+        f"or set POLICYQA_MODEL={manifest.get('model_setting')}"
+    )
+
+
+def manifest_tokenizer(manifest: dict) -> Tokenizer:
+    """The tokenizer the index was built with; warns when the dictionary changed since."""
+    tokenizer = Tokenizer(bigrams=manifest["tokenizer"]["bigrams"])
+    if tokenizer.dictionary_hash != manifest.get("dictionary_hash"):
+        logger.warning(
+            "the BM25 dictionary changed since this index was built; rebuild it for exact BM25 matching"
+        )
+    return tokenizer

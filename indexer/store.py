@@ -1,0 +1,296 @@
+"""The index folder: immutable version folders, an atomically replaced ``CURRENT`` pointer, SQLite rows.
+
+Layout::
+
+    index_dir/
+      CURRENT                  name of the version in force (replaced with os.replace)
+      .lock                    writers hold an exclusive flock while building or updating
+      versions/<stamp>/
+        manifest.json          format, model, dimension, tokenizer, counts, build time, ann type
+        index.sqlite           documents, clauses, passages (with BM25 tokens), metadata
+        vectors.npy            passage embeddings, row i = passage id rows.npy[i]
+        dense/dense.faiss, dense/rows.npy
+        bm25/weights.npz, bm25/vocab.json, bm25/params.json
+
+A version folder is complete before ``CURRENT`` points at it, so readers never see a half-written
+index; after a swap only the new and the previous version are kept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from corpus.model import Clause, Document, ParsedDocument, Span
+from indexer.errors import IndexNotFoundError
+from indexer.passages import Passage
+
+DATABASE = "index.sqlite"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.npy"
+_CURRENT = "CURRENT"
+_VERSIONS = "versions"
+
+_SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, issuer TEXT,
+    doc_number TEXT, region TEXT, doc_type TEXT, references_json TEXT NOT NULL, source TEXT
+);
+CREATE TABLE clauses (
+    id TEXT PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, path_json TEXT NOT NULL, number TEXT NOT NULL, heading TEXT NOT NULL,
+    text TEXT NOT NULL, start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, parts_json TEXT NOT NULL
+);
+CREATE INDEX clauses_by_document ON clauses(document_id, position);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, clause_id TEXT NOT NULL REFERENCES clauses(id) ON DELETE CASCADE,
+    window_index INTEGER NOT NULL, text TEXT NOT NULL, tokens_json TEXT NOT NULL
+);
+CREATE INDEX passages_by_clause ON passages(clause_id);
+CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+# ---- version folders -------------------------------------------------------------------------------
+
+
+def current_version(index_dir: Path) -> Path:
+    """The folder of the version in force; IndexNotFoundError (with a hint) when there is none."""
+    pointer = index_dir / _CURRENT
+    try:
+        version = index_dir / _VERSIONS / pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        version = None
+    if version is None or not (version / MANIFEST).is_file():
+        raise IndexNotFoundError(
+            f"no index at {index_dir}; build one with `policyqa index PATH --index-dir {index_dir}`"
+        )
+    return version
+
+
+def new_version(index_dir: Path) -> Path:
+    """A fresh, empty version folder (not yet in force)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = index_dir / _VERSIONS / f"{stamp}-{os.getpid()}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def publish(index_dir: Path, version: Path) -> None:
+    """Make ``version`` the one in force atomically, then delete all versions but it and the previous."""
+    _fsync_tree(version)
+    try:
+        previous = current_version(index_dir).name
+    except IndexNotFoundError:
+        previous = None
+    pointer = index_dir / _CURRENT
+    staged = index_dir / f".{_CURRENT}.{os.getpid()}"
+    with open(staged, "w", encoding="utf-8") as handle:
+        handle.write(version.name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, pointer)
+    _fsync_directory(index_dir)
+    for folder in (index_dir / _VERSIONS).iterdir():
+        if folder.name not in (version.name, previous):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Serialise writers of one index folder (builds and incremental updates)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_manifest(version: Path) -> dict:
+    """The manifest of a version folder."""
+    return json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+
+
+def write_manifest(version: Path, manifest: dict) -> None:
+    """Write ``manifest.json`` and mirror it into the database's metadata table."""
+    text = json.dumps(manifest, ensure_ascii=False, indent=2)
+    (version / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    with closing(connect(version)) as connection, connection:
+        connection.executemany(
+            "INSERT OR REPLACE INTO metadata(key, value) VALUES (?, ?)",
+            [(key, json.dumps(value, ensure_ascii=False)) for key, value in manifest.items()],
+        )
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        else:
+            _fsync_directory(path)
+    _fsync_directory(folder)
+
+
+def _fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# ---- SQLite rows -----------------------------------------------------------------------------------
+
+
+def connect(version: Path) -> sqlite3.Connection:
+    """A connection to the version's database (foreign keys on, so deletes cascade)."""
+    connection = sqlite3.connect(version / DATABASE)
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def create_database(version: Path) -> None:
+    """An empty database with the index schema."""
+    with closing(connect(version)) as connection:
+        connection.executescript(_SCHEMA)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the database of version ``source`` into version ``target`` (consistent SQLite backup)."""
+    with closing(connect(source)) as original, closing(connect(target)) as copy:
+        original.backup(copy)
+
+
+def insert_document(
+    connection: sqlite3.Connection, parsed: ParsedDocument, passages: Iterable[tuple[Passage, list[str]]]
+) -> None:
+    """Store a document, its clauses and its (passage, tokens) pairs."""
+    document = parsed.document
+    connection.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            document.id,
+            document.title,
+            document.text,
+            document.date,
+            document.issuer,
+            document.doc_number,
+            document.region,
+            document.doc_type,
+            json.dumps(list(document.references), ensure_ascii=False),
+            document.source,
+        ),
+    )
+    connection.executemany(
+        "INSERT INTO clauses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                clause.id,
+                document.id,
+                position,
+                json.dumps(list(clause.path), ensure_ascii=False),
+                clause.number,
+                clause.heading,
+                clause.text,
+                clause.start,
+                clause.end,
+                json.dumps([[span.label, span.start, span.end] for span in clause.parts], ensure_ascii=False),
+            )
+            for position, clause in enumerate(parsed.clauses)
+        ],
+    )
+    connection.executemany(
+        "INSERT INTO passages(clause_id, window_index, text, tokens_json) VALUES (?, ?, ?, ?)",
+        [
+            (passage.clause_id, passage.window, passage.text, json.dumps(tokens, ensure_ascii=False))
+            for passage, tokens in passages
+        ],
+    )
+
+
+def delete_documents(connection: sqlite3.Connection, document_ids: Iterable[str]) -> None:
+    """Delete documents with their clauses and passages."""
+    connection.executemany(
+        "DELETE FROM documents WHERE id = ?", [(document_id,) for document_id in document_ids]
+    )
+
+
+def document_ids(connection: sqlite3.Connection) -> set[str]:
+    """Ids of every stored document."""
+    return {row[0] for row in connection.execute("SELECT id FROM documents")}
+
+
+def read_documents(connection: sqlite3.Connection) -> list[Document]:
+    """Every document, in insertion order."""
+    rows = connection.execute(
+        "SELECT id, title, text, date, issuer, doc_number, region, doc_type, references_json, source"
+        " FROM documents ORDER BY rowid"
+    )
+    return [
+        Document(
+            id=row[0],
+            title=row[1],
+            text=row[2],
+            date=row[3],
+            issuer=row[4],
+            doc_number=row[5],
+            region=row[6],
+            doc_type=row[7],
+            references=tuple(json.loads(row[8])),
+            source=row[9],
+        )
+        for row in rows
+    ]
+
+
+def read_clauses(connection: sqlite3.Connection) -> list[Clause]:
+    """Every clause, grouped by document (insertion order) and in reading order within each."""
+    rows = connection.execute(
+        "SELECT c.id, c.document_id, c.path_json, c.number, c.heading, c.text, c.start_offset, c.end_offset,"
+        " c.parts_json FROM clauses c JOIN documents d ON d.id = c.document_id ORDER BY d.rowid, c.position"
+    )
+    return [
+        Clause(
+            id=row[0],
+            document_id=row[1],
+            path=tuple(json.loads(row[2])),
+            number=row[3],
+            heading=row[4],
+            text=row[5],
+            start=row[6],
+            end=row[7],
+            parts=tuple(Span(label, start, end) for label, start, end in json.loads(row[8])),
+        )
+        for row in rows
+    ]
+
+
+class StoredPassage(NamedTuple):
+    """A passage row: its id (the dense/BM25 row order key), clause, text and BM25 tokens."""
+
+    id: int
+    clause_id: str
+    text: str
+    tokens: list[str]
+
+
+def read_passages(connection: sqlite3.Connection) -> list[StoredPassage]:
+    """Every passage with text and tokens, ordered by id."""
+    rows = connection.execute("SELECT id, clause_id, text, tokens_json FROM passages ORDER BY id")
+    return [StoredPassage(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+
+def read_passage_clauses(connection: sqlite3.Connection) -> list[tuple[int, str]]:
+    """``(passage id, clause id)`` of every passage, ordered by passage id."""
+    return list(connection.execute("SELECT id, clause_id FROM passages ORDER BY id"))

@@ -1,0 +1,116 @@
+"""`policyqa index` and `policyqa search` through the real dispatcher (exit codes, JSON, messages)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+
+DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
+INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The dispatcher configures the root logger; give pytest its handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_search_json_on_the_demo_index(
+    demo_index_dir: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    code, out, _err = run(capsys, "search", DEMO_QUERY, "--mode", mode, "-k", "3", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["query"] == DEMO_QUERY and len(payload["hits"]) == 3
+    top = payload["hits"][0]
+    assert top["path"][-1] == INCUBATOR_CLAUSE and top["heading"] == "发展创新型孵化器"
+    assert {"clause_id", "score", "document", "path", "heading", "text"} <= set(top)
+    assert set(top["document"]) == {"id", "title", "date", "issuer", "doc_number"}
+    assert "孵化器" in out  # ensure_ascii=False
+
+
+def test_search_text_output_and_filters(tiny_index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run(
+        capsys, "search", "第24条", "--index-dir", str(tiny_index_dir), "--mode", "bm25", "-k", "2"
+    )
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first.startswith(" 1. ") and "《中华人民共和国示范促进法》" in first and "第二十四条" in first
+    assert "县级以上人民政府" in out.splitlines()[1]
+    code, out, _err = run(
+        capsys,
+        "search",
+        "防汛",
+        "--index-dir",
+        str(tiny_index_dir),
+        "--doc-type",
+        "通知",
+        "--date-from",
+        "2021-01-01",
+        "--json",
+    )
+    hits = json.loads(out)["hits"]
+    assert code == 0 and hits and {hit["document"]["date"] for hit in hits} == {"2021-05-20"}
+
+
+def test_index_command_prints_a_summary(
+    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    (corpus / "broken.pdf").write_bytes(b"not a pdf at all")
+    code, out, _err = run(capsys, "index", str(corpus), "--index-dir", str(tmp_path / "index"))
+    assert code == 0
+    assert out.startswith("indexed 3 documents, 28 clauses, 28 passages")
+    assert "skipped 1 files:" in out and "broken.pdf" in out
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "search", DEMO_QUERY, "--index-dir", str(tmp_path / "nowhere"))
+    assert code == 1 and out == ""
+    assert err.startswith(f"policyqa: error: no index at {tmp_path / 'nowhere'}")
+    assert "policyqa index PATH --index-dir" in err and "Traceback" not in err
+
+
+def test_mismatched_index_is_a_clear_error(tiny_index_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    version = tiny_index_copy / "versions" / (tiny_index_copy / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "model": "someone/other-model"}))
+    code, _out, err = run(capsys, "search", DEMO_QUERY, "--index-dir", str(tiny_index_copy))
+    assert code == 1 and "Traceback" not in err
+    assert "was built with model someone/other-model (dim 384)" in err and "POLICYQA_MODEL=default" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(("search", " "), "the query is empty"), (("search", "孵化器", "-k", "0"), "k must")],
+)
+def test_bad_search_arguments(
+    argv: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(capsys, *argv)
+    assert code == 1 and message in err
+
+
+def test_index_of_nothing_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _out, err = run(capsys, "index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"))
+    assert code == 1 and "no document could be indexed" in err

@@ -1,0 +1,298 @@
+"""End to end with the real model, FAISS and SQLite: build, search, filters, updates, swaps, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from corpus.parse import parse_text
+from indexer import PolicyIndex, SearchFilters, add_documents, build_index, remove_documents
+from indexer.embedder import Embedder
+from indexer.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InvalidQueryError,
+    NothingToIndexError,
+    UnknownIdError,
+)
+from indexer.settings import IndexSettings
+
+DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
+INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"
+HEAT_NOTICE = """南京市人民政府关于做好夏季高温防暑工作的通知
+宁政发〔2021〕60号
+2021-06-15
+
+  一、保障劳动者权益
+
+  （一）发放高温津贴。用人单位应当按月向高温作业劳动者发放防暑降温费。
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tiny_index_dir: Path, index_settings: IndexSettings, embedder: Embedder) -> PolicyIndex:
+    return PolicyIndex.load(tiny_index_dir, index_settings, embedder=embedder)
+
+
+def clause_ids(hits) -> list[str]:
+    return [hit.clause.id for hit in hits]
+
+
+def test_manifest_describes_the_build(tiny_index: PolicyIndex, embedder: Embedder) -> None:
+    manifest = tiny_index.manifest
+    assert manifest["model"] == embedder.model_id and manifest["dimension"] == embedder.dimension
+    assert manifest["documents"] == 3
+    assert manifest["clauses"] == 5 + 4 + 19
+    assert manifest["passages"] == manifest["clauses"]
+    assert manifest["ann"] == "flat" and manifest["format_version"] == 1
+    assert len(manifest["dictionary_hash"]) == 64 and manifest["built_at"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_demo_question_finds_the_incubator_clause_first(
+    demo_index_dir: Path, index_settings: IndexSettings, embedder: Embedder, mode: str
+) -> None:
+    demo = PolicyIndex.load(demo_index_dir, index_settings, embedder=embedder)
+    assert demo.manifest["documents"] == 1 and demo.manifest["clauses"] == 19
+    hits = demo.search(DEMO_QUERY, mode=mode, k=5)
+    assert hits[0].clause.path[-1] == INCUBATOR_CLAUSE
+    assert len(hits) == 5 and len(set(clause_ids(hits))) == 5
+    assert hits[0].score == max(hit.score for hit in hits)
+
+
+def test_demo_question_in_a_larger_corpus(tiny_index: PolicyIndex) -> None:
+    assert tiny_index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
+
+
+def test_hybrid_hits_carry_ranks_and_scores_per_retriever(tiny_index: PolicyIndex) -> None:
+    top = tiny_index.search(DEMO_QUERY, k=1)[0]
+    assert set(top.ranks) == {"bm25", "dense"} and set(top.scores) == {"bm25", "dense"}
+    for mode in ("bm25", "dense"):
+        alone = clause_ids(tiny_index.search(DEMO_QUERY, mode=mode, k=50))
+        assert top.ranks[mode] == alone.index(top.clause.id) + 1
+    bm25_top = tiny_index.search(DEMO_QUERY, mode="bm25", k=1)[0]
+    assert set(bm25_top.ranks) == {"bm25"} and bm25_top.score == bm25_top.scores["bm25"]
+
+
+def test_arabic_article_number_finds_the_chinese_numbered_article(tiny_index: PolicyIndex) -> None:
+    for mode in ("bm25", "hybrid"):
+        top = tiny_index.search("第24条", mode=mode, k=3)[0]
+        assert top.clause.number == "第二十四条", mode
+        assert top.document.title == "中华人民共和国示范促进法"
+
+
+def test_doc_number_query_finds_its_document(tiny_index: PolicyIndex) -> None:
+    hits = tiny_index.search("宁政发〔2021〕45号 物资储备", mode="bm25", k=1)
+    assert hits[0].clause.path[-1] == "（二）做好物资储备"
+
+
+def test_filters(tiny_index: PolicyIndex) -> None:
+    notices = tiny_index.search(DEMO_QUERY, k=20, filters=SearchFilters(doc_type="通知"))
+    assert notices and {hit.document.doc_type for hit in notices} == {"通知"}
+    in_2021 = tiny_index.search(
+        "防汛", mode="dense", k=20, filters=SearchFilters(date_from="2021-05-20", date_to="2021-05-20")
+    )
+    assert {hit.document.date for hit in in_2021} == {"2021-05-20"}
+    assert tiny_index.search("防汛", filters=SearchFilters(date_from="2021-05-21")) == [
+        hit
+        for hit in tiny_index.search("防汛", filters=SearchFilters(date_from="2021-05-21"))
+        if hit.document.date and hit.document.date >= "2021-05-21"
+    ]
+    assert tiny_index.search("防汛", filters=SearchFilters(region="火星")) == []
+    with pytest.raises(InvalidQueryError, match="yyyy-mm-dd"):
+        tiny_index.search("防汛", filters=SearchFilters(date_from="2021/05/01"))
+
+
+@pytest.mark.parametrize(
+    ("query", "mode", "k", "message"),
+    [
+        ("", "hybrid", 10, "empty"),
+        ("   ", "bm25", 10, "empty"),
+        ("孵化器" * 400, "hybrid", 10, "longer"),
+        ("孵化器", "fuzzy", 10, "bm25, dense, hybrid"),
+        ("孵化器", "dense", 0, "k must"),
+        ("孵化器", "dense", 5000, "k must"),
+    ],
+)
+def test_invalid_queries(tiny_index: PolicyIndex, query: str, mode: str, k: int, message: str) -> None:
+    with pytest.raises(InvalidQueryError, match=message):
+        tiny_index.search(query, mode=mode, k=k)
+
+
+def test_accessors(tiny_index: PolicyIndex) -> None:
+    law = next(document for document in tiny_index.documents() if document.doc_type == "法")
+    clauses = tiny_index.clauses_of(law.id)
+    assert [clause.number for clause in clauses] == [
+        "第一条",
+        "第二条",
+        "第二十三条",
+        "第二十四条",
+        "第二十五条",
+    ]
+    assert tiny_index.document(law.id) == law and tiny_index.clause(clauses[1].id) == clauses[1]
+    assert tiny_index.neighbours(clauses[0].id) == (None, clauses[1].id)
+    assert tiny_index.neighbours(clauses[2].id) == (clauses[1].id, clauses[3].id)
+    assert tiny_index.neighbours(clauses[-1].id) == (clauses[-2].id, None)
+    for lookup in (tiny_index.clause, tiny_index.document, tiny_index.clauses_of, tiny_index.neighbours):
+        with pytest.raises(UnknownIdError):
+            lookup("no-such-id")
+
+
+def test_missing_index(tmp_path: Path, index_settings: IndexSettings, embedder: Embedder) -> None:
+    with pytest.raises(IndexNotFoundError, match=rf"no index at {tmp_path}.*policyqa index PATH --index-dir"):
+        PolicyIndex.load(tmp_path, index_settings, embedder=embedder)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("model", "someone/other-model", "built with model someone/other-model .*POLICYQA_MODEL=default"),
+        ("dimension", 768, r"\(dim 768\); configured model is .* \(dim 384\)"),
+        ("format_version", 99, "format version 99"),
+    ],
+)
+def test_mismatched_index(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder, field: str, value, message: str
+) -> None:
+    version = tiny_index_copy / "versions" / (tiny_index_copy / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, field: value}))
+    with pytest.raises(IndexMismatchError, match=message):
+        PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    with pytest.raises(IndexMismatchError, match=message):
+        add_documents(
+            tiny_index_copy, [parse_text(HEAT_NOTICE, "heat.txt")], index_settings, embedder=embedder
+        )
+
+
+def test_add_replace_and_remove(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    before = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    heat = parse_text(HEAT_NOTICE, "heat.txt")
+
+    added = add_documents(tiny_index_copy, [heat], index_settings, embedder=embedder)
+    assert (added["documents"], added["clauses"]) == (4, before.manifest["clauses"] + 1)
+    assert added["embedded"] == 1 and added["update"] == "add"
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert index.search("高温津贴怎么发", k=1)[0].document.id == heat.document.id
+    assert before.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE  # old index keeps answering
+    assert before.manifest["documents"] == 3
+
+    changed = HEAT_NOTICE + "\n  （二）调整工作时间。高温天气停止露天作业。\n"
+    replacement = parse_text(changed, "heat.txt")
+    assert replacement.document.id == heat.document.id
+    replaced = add_documents(tiny_index_copy, [replacement], index_settings, embedder=embedder)
+    assert (replaced["documents"], replaced["clauses"]) == (4, added["clauses"] + 1)
+    assert replaced["embedded"] == 1  # the unchanged clause reuses its stored vector
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert [c.path[-1] for c in index.clauses_of(heat.document.id)] == [
+        "（一）发放高温津贴",
+        "（二）调整工作时间",
+    ]
+    assert index.search("露天作业", mode="bm25", k=1)[0].clause.path[-1] == "（二）调整工作时间"
+
+    law_id = next(d.id for d in index.documents() if d.doc_type == "法")
+    law_clauses = [clause.id for clause in index.clauses_of(law_id)]
+    removed = remove_documents(tiny_index_copy, [law_id], index_settings)
+    assert (removed["documents"], removed["clauses"], removed["embedded"]) == (3, replaced["clauses"] - 5, 0)
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert law_id not in {d.id for d in index.documents()}
+    with pytest.raises(UnknownIdError):
+        index.clause(law_clauses[0])
+    assert all(hit.document.id != law_id for hit in index.search("第24条", k=50))
+    assert index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
+    assert len(list((tiny_index_copy / "versions").iterdir())) == 2  # in force + previous
+
+    with pytest.raises(UnknownIdError, match="no-such-doc"):
+        remove_documents(tiny_index_copy, ["no-such-doc"], index_settings)
+
+
+def test_failed_build_leaves_the_index_in_force(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder, tmp_path: Path
+) -> None:
+    before = (tiny_index_copy / "CURRENT").read_text()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NothingToIndexError, match="index in force is unchanged"):
+        build_index(
+            [tmp_path / "empty", tmp_path / "missing.txt"], tiny_index_copy, index_settings, embedder=embedder
+        )
+    assert (tiny_index_copy / "CURRENT").read_text() == before
+    assert len(list((tiny_index_copy / "versions").iterdir())) == 1
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
+
+
+def test_killed_build_leaves_the_index_in_force(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder, tmp_path: Path
+) -> None:
+    """A build killed mid-embedding (a real process, SIGKILL) never becomes the index in force."""
+    articles = "\n\n".join(
+        f"第{i}条 第{i}项示范措施：县级以上人民政府应当按照第{i}号规划，推进示范区{i}建设。"
+        for i in range(1, 3001)
+    )
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "big-law.txt").write_text("大型示范法\n\n" + articles, encoding="utf-8")
+    before = (tiny_index_copy / "CURRENT").read_text()
+    versions = tiny_index_copy / "versions"
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "index",
+        str(tmp_path / "big"),
+        "--index-dir",
+        str(tiny_index_copy),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ)
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(versions.iterdir())) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # well into parsing/embedding 3,000 articles
+        assert process.poll() is None, "the build finished before it could be interrupted"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert (tiny_index_copy / "CURRENT").read_text() == before
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert index.manifest["documents"] == 3
+    assert index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
+    add_documents(tiny_index_copy, [parse_text(HEAT_NOTICE, "heat.txt")], index_settings, embedder=embedder)
+    assert len(list(versions.iterdir())) == 2  # the half-written version was cleaned up
+
+
+def test_unreadable_index_is_a_clear_error(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    version = tiny_index_copy / "versions" / (tiny_index_copy / "CURRENT").read_text().strip()
+    (version / "dense" / "dense.faiss").write_bytes(b"truncated")
+    with pytest.raises(IndexCorruptError, match=r"cannot be read.*rebuild it"):
+        PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+
+
+@pytest.mark.parametrize(("ann", "used"), [("hnsw", "hnsw"), ("ivf", "flat")])
+def test_approximate_index_types(
+    tiny_corpus: Path, index_settings: IndexSettings, embedder: Embedder, tmp_path: Path, ann: str, used: str
+) -> None:
+    settings = index_settings.model_copy(update={"ann": ann})
+    manifest = build_index([tiny_corpus], tmp_path, settings, embedder=embedder, progress=False)
+    assert (manifest["ann"], manifest["ann_requested"], manifest["embedded"]) == (
+        used,
+        ann,
+        manifest["passages"],
+    )
+    index = PolicyIndex.load(tmp_path, settings, embedder=embedder)
+    assert index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
+    notices = index.search("防汛", mode="dense", k=3, filters=SearchFilters(doc_type="通知"))
+    assert len(notices) == 3 and {hit.document.doc_type for hit in notices} == {"通知"}
