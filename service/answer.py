@@ -1,0 +1,259 @@
+"""Extractive answers: split clauses into sentences, score them against the question, quote the best.
+
+Two decisions, two scores:
+- answer or refuse: the best sentence's semantic similarity to the question must reach the threshold
+  (calibrated by eval/calibrate_no_answer.py: similarity separates covered from uncovered questions far
+  better than word overlap, which generic words like 政策/申请/条件 inflate);
+- which sentences to quote: similarity plus term overlap (the sentence that contains the asked-about
+  words is usually the one to quote).
+
+Everything here is pure: the caller supplies the hits, the question's normalised terms, a text normaliser
+and a sentence similarity function (the service uses the index's already-loaded embedder).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from corpus.model import Clause, Document
+
+NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
+SENTENCE_ENDINGS = frozenset("。！？；!?;\n")
+CLOSING_MARKS = frozenset("”’」』）)】")
+MAX_QUOTES = 3  # an answer quotes at most this many sentences
+RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of the best one
+SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
+CONFIDENCE_SCALE = 0.02  # similarity difference from the threshold that moves confidence 0.5 -> 0.73
+
+_LEADING_NUMBER = re.compile(
+    r"^\s*(第[〇零一二三四五六七八九十百千万两0-9]+[编章节条款]|[一二三四五六七八九十百千]+、"
+    r"|[（(][一二三四五六七八九十百千0-9]+[）)]|[0-9]+[.．、])"
+)
+_LABEL_SEPARATORS = " \t\u3000.．、：:，,"
+
+Similarity = Callable[[str, list[str]], list[float]]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a clause: ``text == clause.text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored sentence of one of the top clauses (``rank`` is the clause's 0-based search rank)."""
+
+    clause: Clause
+    document: Document
+    rank: int
+    sentence: Sentence
+    similarity: float
+    overlap: float
+
+    @property
+    def score(self) -> float:
+        """How well the sentence answers the question, for choosing what to quote (in [0, 1])."""
+        return SIMILARITY_WEIGHT * self.similarity + (1 - SIMILARITY_WEIGHT) * self.overlap
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A cited span: ``clause.text[start:end]``."""
+
+    clause: Clause
+    document: Document
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        """The quoted characters, exactly as in the clause."""
+        return self.clause.text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The composed answer; ``quotes[i]`` is citation ``[i + 1]``."""
+
+    text: str
+    no_answer: bool
+    confidence: float
+    quotes: tuple[Quote, ...]
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences ending at 。！？；(or half-width !?;) or a line break; closing quotes stay with their
+    sentence; surrounding whitespace is trimmed; offsets point into ``text``."""
+    sentences: list[Sentence] = []
+    start = 0
+    index = 0
+    while index < len(text):
+        if text[index] in SENTENCE_ENDINGS:
+            end = index + 1
+            while end < len(text) and text[end] in CLOSING_MARKS:
+                end += 1
+            _append_trimmed(sentences, text, start, end)
+            start = index = end
+        else:
+            index += 1
+    _append_trimmed(sentences, text, start, len(text))
+    return sentences
+
+
+def _append_trimmed(sentences: list[Sentence], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if _has_content(text[start:end]):
+        sentences.append(Sentence(start, end, text[start:end]))
+
+
+def quotable_sentences(clause: Clause) -> list[Sentence]:
+    """The clause's sentences minus its bare number/heading (``（十二）发展创新型孵化器。`` says nothing
+    on its own); a leading number and heading are cut off the first sentence."""
+    result = []
+    for sentence in split_sentences(clause.text):
+        start = _skip_label(clause, sentence)
+        if start < sentence.end and _has_content(clause.text[start : sentence.end]):
+            result.append(Sentence(start, sentence.end, clause.text[start : sentence.end]))
+    return result
+
+
+def _skip_label(clause: Clause, sentence: Sentence) -> int:
+    position = sentence.start
+    for label in (clause.number, clause.heading):
+        if label and _matching(clause.text[position : position + len(label)]) == _matching(label):
+            position += len(label)
+            while position < sentence.end and clause.text[position] in _LABEL_SEPARATORS:
+                position += 1
+    return position
+
+
+def _matching(text: str) -> str:
+    """Full- and half-width forms alike: the text of ``(十二)`` matches the number ``（十二）``."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def _has_content(text: str) -> bool:
+    return any(char.isalnum() for char in text)
+
+
+def term_overlap(terms: Sequence[str], sentence: str, normalise: Callable[[str], str]) -> float:
+    """Share of the question's term characters that occur in the (normalised) sentence; longer terms
+    weigh more. 0 when the question has no terms."""
+    unique = {term for term in terms if term}
+    total = sum(len(term) for term in unique)
+    if not total:
+        return 0.0
+    normalised = normalise(sentence)
+    return sum(len(term) for term in unique if term in normalised) / total
+
+
+def score_candidates(
+    question: str,
+    terms: Sequence[str],
+    hits: Sequence[tuple[Clause, Document]],
+    *,
+    similarity: Similarity,
+    normalise: Callable[[str], str],
+) -> list[Candidate]:
+    """Every quotable sentence of the hits (clauses in search order), scored against the question."""
+    located = [
+        (rank, clause, document, sentence)
+        for rank, (clause, document) in enumerate(hits)
+        for sentence in quotable_sentences(clause)
+    ]
+    if not located:
+        return []
+    similarities = similarity(question, [sentence.text for *_, sentence in located])
+    return [
+        Candidate(
+            clause=clause,
+            document=document,
+            rank=rank,
+            sentence=sentence,
+            similarity=min(max(float(value), 0.0), 1.0),
+            overlap=term_overlap(terms, sentence.text, normalise),
+        )
+        for (rank, clause, document, sentence), value in zip(located, similarities, strict=True)
+    ]
+
+
+def compose_answer(candidates: Sequence[Candidate], threshold: float) -> Answer:
+    """Quote the best sentences when some sentence's similarity reaches ``threshold``, else refuse.
+
+    Only sentences at or above the threshold are quoted: the best-scoring one and up to
+    ``MAX_QUOTES - 1`` more within ``RELATIVE_MARGIN`` of it, in reading order.
+    """
+    best_similarity = max((candidate.similarity for candidate in candidates), default=0.0)
+    confidence = answer_confidence(best_similarity, threshold)
+    eligible = [candidate for candidate in candidates if candidate.similarity >= threshold]
+    if not eligible:
+        return Answer(NO_ANSWER_TEXT, True, confidence, ())
+    ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
+    chosen = [c for c in ranked[:MAX_QUOTES] if c.score >= ranked[0].score - RELATIVE_MARGIN]
+    quotes = _merge_adjacent(sorted(chosen, key=lambda c: (c.rank, c.sentence.start)))
+    return Answer(_answer_text(quotes), False, confidence, tuple(quotes))
+
+
+def answer_confidence(similarity: float, threshold: float) -> float:
+    """A logistic map of the best similarity: 0.5 at the threshold, towards 1 above it, 0 below."""
+    return round(1 / (1 + math.exp(-(similarity - threshold) / CONFIDENCE_SCALE)), 4)
+
+
+def _merge_adjacent(candidates: Sequence[Candidate]) -> list[Quote]:
+    """One quote per run of consecutive sentences of the same clause."""
+    quotes: list[Quote] = []
+    for candidate in candidates:
+        previous = quotes[-1] if quotes else None
+        clause = candidate.clause
+        if (
+            previous is not None
+            and previous.clause.id == clause.id
+            and not clause.text[previous.end : candidate.sentence.start].strip()
+        ):
+            quotes[-1] = Quote(clause, candidate.document, previous.start, candidate.sentence.end)
+        else:
+            quotes.append(Quote(clause, candidate.document, candidate.sentence.start, candidate.sentence.end))
+    return quotes
+
+
+def _answer_text(quotes: Sequence[Quote]) -> str:
+    """``根据《T》四、（十二）发展创新型孵化器：…[1]``; a further clause starts ``另据该文件…`` (same
+    document) or ``另据《T2》…``; a further sentence of the same clause follows after ``……``."""
+    parts: list[str] = []
+    previous: Quote | None = None
+    for number, quote in enumerate(quotes, start=1):
+        if previous is None:
+            parts.append(f"根据《{quote.document.title}》{clause_label(quote.clause)}：")
+        elif quote.clause.id == previous.clause.id:
+            parts.append("……")
+        elif quote.document.id == previous.document.id:
+            parts.append(f"另据该文件{clause_label(quote.clause)}：")
+        else:
+            parts.append(f"另据《{quote.document.title}》{clause_label(quote.clause)}：")
+        parts.append(f"{quote.text}[{number}]")
+        previous = quote
+    return "".join(parts)
+
+
+def clause_label(clause: Clause) -> str:
+    """How a clause is named in prose: the ancestors' numbers, then the clause's own label,
+    e.g. ``四、（十二）发展创新型孵化器`` or ``第二章第二十四条``."""
+    ancestors = [_short_label(label) for label in clause.path[:-1]]
+    own = clause.path[-1] if clause.path else (clause.number + clause.heading)
+    return "".join([*ancestors, own.strip()])
+
+
+def _short_label(label: str) -> str:
+    match = _LEADING_NUMBER.match(label)
+    return match.group(1) if match else label.strip()

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from service.errors import install_error_handlers
+from service.limits import BodySizeLimit
+from service.routes import ask, clauses, documents, health, page, search
+from service.routes.page import STATIC_DIR
+from service.settings import ServiceSettings, load_settings
+from service.state import ServiceState
+
+DESCRIPTION = """政策文件条款级检索与问答。
+
+* `GET /search` 条款检索（关键词 BM25、语义向量或混合），带高亮；
+* `POST /ask` 抽取式问答，答案逐句引用原文条款；
+* `GET /clauses/{id}`、`GET /documents`、`GET /documents/{id}` 浏览条款与文件；
+* `POST /documents`、`DELETE /documents/{id}` 增量更新索引（需 `X-API-Key`）。
+"""
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The service for ``settings`` (default: read from ``POLICYQA_*``). The index is loaded by the
+    lifespan in a background thread, so ``/health`` answers at once and ``/ready`` says when it is done."""
+    settings = settings or load_settings()
+    state = ServiceState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=state.load, name="policyqa-index-loader", daemon=True).start()
+        yield
+
+    app = FastAPI(title="policyqa", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = state
+    install_error_handlers(app)
+    for module in (search, ask, clauses, documents, health, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        BodySizeLimit, max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
+    return app

@@ -1,0 +1,61 @@
+"""``Annotated`` dependency aliases the routes declare their needs with."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from indexer import PolicyIndex
+from indexer.tokenizer import Tokenizer
+from service.answering import Answerer
+from service.errors import BadApiKeyError, WritesDisabledError
+from service.live_index import LiveIndex
+from service.settings import ServiceSettings
+from service.state import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> ServiceSettings:
+    return state.settings
+
+
+def get_live(state: Annotated[ServiceState, Depends(get_state)]) -> LiveIndex:
+    return state.live
+
+
+def get_index(live: Annotated[LiveIndex, Depends(get_live)]) -> PolicyIndex:
+    """The index this request reads from, fixed for the whole request."""
+    return live.current
+
+
+def get_answerer(state: Annotated[ServiceState, Depends(get_state)]) -> Answerer:
+    return state.answerer
+
+
+def get_tokenizer(state: Annotated[ServiceState, Depends(get_state)]) -> Tokenizer:
+    return state.tokenizer
+
+
+def require_api_key(
+    settings: Annotated[ServiceSettings, Depends(get_settings)],
+    x_api_key: Annotated[str | None, Header(description="the configured POLICYQA_API_KEY")] = None,
+) -> None:
+    """Write access: 403 when no key is configured, 401 when the header is missing or wrong."""
+    if not settings.api_key:
+        raise WritesDisabledError()
+    if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), settings.api_key.encode()):
+        raise BadApiKeyError()
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+LiveDep = Annotated[LiveIndex, Depends(get_live)]
+IndexDep = Annotated[PolicyIndex, Depends(get_index)]
+TokenizerDep = Annotated[Tokenizer, Depends(get_tokenizer)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+WriteAccess = Depends(require_api_key)

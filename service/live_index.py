@@ -1,0 +1,53 @@
+"""The index the service answers from, swapped atomically after each write.
+
+Readers take ``live.current`` once per request and keep using that object; writers (serialised by a
+lock) update the index folder, load the new version with the same embedder and then swap the
+reference, so reads never wait for a write and never see a half-updated index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from corpus.model import ParsedDocument
+from indexer import Embedder, PolicyIndex, add_documents, remove_documents
+from indexer.settings import IndexSettings
+
+logger = logging.getLogger(__name__)
+
+
+class LiveIndex:
+    """A replaceable reference to the loaded ``PolicyIndex`` plus the lock that serialises writers."""
+
+    def __init__(self, index: PolicyIndex, index_dir: Path, settings: IndexSettings):
+        self._index = index
+        self._index_dir = index_dir
+        self._settings = settings
+        self._write_lock = threading.Lock()
+
+    @property
+    def current(self) -> PolicyIndex:
+        """The index to answer the current request from."""
+        return self._index
+
+    def add(self, parsed: ParsedDocument) -> PolicyIndex:
+        """Index (or replace) one document and swap in the new version; returns it."""
+        with self._write_lock:
+            embedder = self._index.embedder
+            add_documents(self._index_dir, [parsed], self._settings, embedder=embedder)
+            return self._swap(embedder)
+
+    def remove(self, document_id: str) -> PolicyIndex:
+        """Drop one document (``UnknownIdError`` when absent) and swap in the new version; returns it."""
+        with self._write_lock:
+            embedder = self._index.embedder
+            remove_documents(self._index_dir, [document_id], self._settings, embedder=embedder)
+            return self._swap(embedder)
+
+    def _swap(self, embedder: Embedder) -> PolicyIndex:
+        index = PolicyIndex.load(self._index_dir, self._settings, embedder=embedder)
+        self._index = index  # a single reference assignment: readers see the old or the new index
+        logger.info("index swapped", extra={"clauses": index.manifest.get("clauses")})
+        return index

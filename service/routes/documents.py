@@ -1,0 +1,82 @@
+"""``/documents``: list, outline, upload and delete (writes need the API key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from service.deps import IndexDep, LiveDep, SettingsDep, WriteAccess
+from service.schemas import (
+    DeleteResponse,
+    DocumentDetail,
+    DocumentMeta,
+    DocumentSummary,
+    OutlineEntry,
+    UploadResponse,
+    error_responses,
+)
+from service.upload import parse_upload
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+
+@router.get("", response_model=list[DocumentSummary], responses=error_responses(503))
+def list_documents(index: IndexDep) -> list[DocumentSummary]:
+    """Every indexed document's metadata and clause count."""
+    return [
+        DocumentSummary(
+            **DocumentMeta.of(document).model_dump(), clause_count=len(index.clauses_of(document.id))
+        )
+        for document in index.documents()
+    ]
+
+
+@router.get("/{document_id}", response_model=DocumentDetail, responses=error_responses(404, 503))
+def get_document(document_id: str, index: IndexDep) -> DocumentDetail:
+    """A document's metadata and its clause outline in reading order."""
+    document = index.document(document_id)
+    return DocumentDetail(
+        **DocumentMeta.of(document).model_dump(),
+        references=list(document.references),
+        clauses=[OutlineEntry.of(clause) for clause in index.clauses_of(document_id)],
+    )
+
+
+@router.post(
+    "",
+    response_model=UploadResponse,
+    status_code=201,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 403, 413, 415, 422, 503),
+)
+def upload_document(
+    file: Annotated[UploadFile, File(description="政策文件: .txt .md .html .docx .pdf")],
+    live: LiveDep,
+    settings: SettingsDep,
+) -> UploadResponse:
+    """Parse one file and add it to the live index (a document with the same id is replaced)."""
+    parsed = parse_upload(file, settings.max_upload_bytes)
+    index = live.add(parsed)
+    return UploadResponse(
+        document=DocumentMeta.of(parsed.document),
+        clause_count=len(parsed.clauses),
+        documents=int(index.manifest["documents"]),
+        clauses=int(index.manifest["clauses"]),
+    )
+
+
+@router.delete(
+    "/{document_id}",
+    response_model=DeleteResponse,
+    dependencies=[WriteAccess],
+    responses=error_responses(401, 403, 404, 503),
+)
+def delete_document(document_id: str, live: LiveDep) -> DeleteResponse:
+    """Remove a document and its clauses from the live index."""
+    index = live.remove(document_id)
+    return DeleteResponse(
+        deleted=document_id,
+        documents=int(index.manifest["documents"]),
+        clauses=int(index.manifest["clauses"]),
+    )

@@ -1,0 +1,30 @@
+"""``GET /health`` (the process answers) and ``GET /ready`` (the index is loaded)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import StateDep
+from service.schemas import Health, Ready, error_responses
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    """Liveness: always ok while the process serves requests."""
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Ready, responses=error_responses(503))
+def ready(state: StateDep) -> Ready:
+    """Readiness: 503 until the index is loaded (or with the reason it could not be)."""
+    index = state.live.current
+    manifest = index.manifest
+    return Ready(
+        status="ready",
+        documents=int(manifest["documents"]),
+        clauses=int(manifest["clauses"]),
+        model=index.embedder.model_id,
+        built_at=manifest.get("built_at"),
+    )

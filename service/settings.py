@@ -1,0 +1,58 @@
+"""Service settings: the index settings plus HTTP, security and answering knobs (``POLICYQA_*``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import NoDecode
+
+from corpus.errors import PolicyQAError
+from indexer.settings import IndexSettings
+
+# Minimum best-sentence similarity for /ask to answer. Calibrated with eval/calibrate_no_answer.py on the
+# demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions
+# (eval/data/ood_questions.jsonl) -> 0 % false answers, 0 % false refusals; scores 0.888+ vs 0.876-.
+DEFAULT_ANSWER_THRESHOLD = 0.882
+
+
+class ServiceSettings(IndexSettings):
+    """Everything ``policyqa serve`` needs; built once and handed to ``create_app``."""
+
+    host: str = Field(default="127.0.0.1", description="interface uvicorn binds to")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port uvicorn listens on")
+    api_key: str | None = Field(default=None, description="X-API-Key for POST/DELETE /documents; unset = off")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[], description="comma-separated origins allowed to call the API from a browser"
+    )
+    max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="largest accepted upload")
+    max_json_bytes: int = Field(default=64 * 1024, ge=256, description="largest accepted JSON request body")
+    answer_threshold: float = Field(
+        default=DEFAULT_ANSWER_THRESHOLD, ge=0, le=1, description="minimum best-sentence similarity to answer"
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """``POLICYQA_CORS_ORIGINS`` is a comma-separated list of origins."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
+class ConfigurationError(PolicyQAError):
+    """A setting (environment variable, .env entry or command-line option) with an invalid value."""
+
+
+def load_settings(**overrides: object) -> ServiceSettings:
+    """``ServiceSettings`` from the environment plus ``overrides`` (None values ignored); an invalid
+    value raises ConfigurationError naming the variable, not a pydantic traceback."""
+    try:
+        return ServiceSettings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"POLICYQA_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ConfigurationError(f"invalid setting: {problems}") from None

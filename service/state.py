@@ -1,0 +1,70 @@
+"""What the app holds between requests: settings, the highlighter's tokenizer and — once the lifespan
+has loaded it, off the event loop — the live index and the question answerer."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from corpus.errors import PolicyQAError
+from indexer import PolicyIndex
+from indexer.tokenizer import Tokenizer
+from service.answering import Answerer
+from service.errors import NotReadyError
+from service.live_index import LiveIndex
+from service.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceState:
+    """Settings plus the loaded index; ``live`` and ``answerer`` raise ``NotReadyError`` until loaded."""
+
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self.tokenizer = Tokenizer(bigrams=False)  # query terms for highlights and term overlap
+        self._live: LiveIndex | None = None
+        self._answerer: Answerer | None = None
+        self._error: str | None = None
+
+    @property
+    def live(self) -> LiveIndex:
+        """The live index."""
+        if self._live is None:
+            raise NotReadyError(self._error or "the index is still loading")
+        return self._live
+
+    @property
+    def answerer(self) -> Answerer:
+        """The question answerer (it shares the index's model)."""
+        if self._answerer is None:
+            raise NotReadyError(self._error or "the index is still loading")
+        return self._answerer
+
+    def load(self) -> None:
+        """Load the index (and the model) once; a failure is kept as the not-ready reason."""
+        index_dir = self.settings.resolved_index_dir
+        started = time.perf_counter()
+        try:
+            index = PolicyIndex.load(index_dir, self.settings)
+            answerer = Answerer(index.embedder, self.tokenizer, self.settings.answer_threshold)
+            answerer.sentence_vectors.vectors(["预热模型"])  # first inference is slow: pay it now
+            self.tokenizer.tokenize("预热分词器")  # jieba builds its prefix dictionary on first use
+        except PolicyQAError as error:
+            self._error = f"index not loaded: {error}"
+            logger.error("index not loaded", extra={"index_dir": str(index_dir), "error": str(error)})
+            return
+        except Exception:  # the loader thread's boundary: keep the reason, keep serving /health
+            self._error = "index not loaded: unexpected error (see the server log)"
+            logger.exception("index not loaded", extra={"index_dir": str(index_dir)})
+            return
+        self._answerer = answerer
+        self._live = LiveIndex(index, index_dir, self.settings)
+        logger.info(
+            "index loaded",
+            extra={
+                "index_dir": str(index_dir),
+                "clauses": index.manifest.get("clauses"),
+                "seconds": round(time.perf_counter() - started, 2),
+            },
+        )

@@ -1,0 +1,233 @@
+// 政策文件检索与问答 — the search page. Plain DOM: every text goes in through textContent, never innerHTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);  // strings become text nodes
+  }
+  return node;
+}
+
+// Text with [start, end) spans wrapped in <mark>.
+function marked(text, spans) {
+  const fragment = document.createDocumentFragment();
+  let position = 0;
+  for (const [start, end] of spans) {
+    if (start > position) fragment.append(text.slice(position, start));
+    fragment.append(el("mark", {}, text.slice(start, end)));
+    position = end;
+  }
+  fragment.append(text.slice(position));
+  return fragment;
+}
+
+// 《title》 › 四、… › （十二）…
+function breadcrumb(title, path) {
+  return [`《${title}》`, ...path].join(" › ");
+}
+
+function clauseHref(clauseId, start, end) {
+  const range = start === undefined ? "" : `?start=${start}&end=${end}`;
+  return `#/clause/${encodeURIComponent(clauseId)}${range}`;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
+  return body;
+}
+
+function setStatus(message) {
+  $("status").textContent = message;
+}
+
+function formParams() {
+  const params = new URLSearchParams();
+  for (const name of ["q", "mode", "region", "doc_type", "date_from", "date_to"]) {
+    const value = $(name).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+function fillForm(params) {
+  for (const name of ["q", "mode", "region", "doc_type", "date_from", "date_to"]) {
+    if (params.has(name)) $(name).value = params.get(name);
+  }
+}
+
+function showView(name) {
+  $("search-view").hidden = name !== "search";
+  $("clause-view").hidden = name !== "clause";
+}
+
+// ---- search and answer ----------------------------------------------------------------------
+
+async function runSearch(params) {
+  showView("search");
+  fillForm(params);
+  const question = params.get("q");
+  if (!question) return;
+  setStatus("正在检索…");
+  const filters = {};
+  for (const name of ["region", "doc_type", "date_from", "date_to"]) {
+    if (params.get(name)) filters[name] = params.get(name);
+  }
+  const searchParams = new URLSearchParams(params);
+  searchParams.set("k", "10");
+  try {
+    const [results, answer] = await Promise.all([
+      api(`search?${searchParams}`),
+      api("ask", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ question, filters }),
+      }),
+    ]);
+    renderAnswer(answer);
+    renderResults(results);
+    setStatus("");
+  } catch (error) {
+    $("answer").hidden = true;
+    $("results-section").hidden = true;
+    setStatus(`检索失败：${error.message}`);
+  }
+}
+
+function renderAnswer(answer) {
+  const text = $("answer-text");
+  text.replaceChildren();
+  // Turn the [n] markers of the answer into links to the cited clause.
+  const citations = new Map(answer.citations.map((c) => [String(c.n), c]));
+  let position = 0;
+  for (const match of answer.answer.matchAll(/\[(\d+)\]/g)) {
+    const citation = citations.get(match[1]);
+    if (!citation) continue;
+    text.append(answer.answer.slice(position, match.index));
+    text.append(el("a", { class: "cite", href: clauseHref(citation.clause_id, citation.start, citation.end),
+                          title: breadcrumb(citation.document.title, citation.path) }, `[${citation.n}]`));
+    position = match.index + match[0].length;
+  }
+  text.append(answer.answer.slice(position));
+  text.classList.toggle("no-answer", answer.no_answer);
+
+  const list = $("citations");
+  list.replaceChildren(...answer.citations.map((c) =>
+    el("li", { value: String(c.n) },
+      el("a", { href: clauseHref(c.clause_id, c.start, c.end), class: "citation-link" },
+        breadcrumb(c.document.title, c.path)),
+      c.document.date ? el("span", { class: "meta" }, ` ${c.document.date}`) : null)));
+  $("answer").hidden = false;
+}
+
+function renderResults(results) {
+  $("result-meta").textContent = `共 ${results.hits.length} 条，用时 ${results.took_ms} 毫秒`;
+  const list = $("results");
+  list.replaceChildren(...results.hits.map((hit) =>
+    el("li", { class: "hit" },
+      el("p", { class: "breadcrumb" },
+        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document.title, hit.path))),
+      el("p", { class: "hit-text" }, marked(hit.text, hit.highlights)),
+      el("p", { class: "meta" }, [hit.document.issuer, hit.document.doc_number, hit.document.date]
+        .filter(Boolean).join(" · ")))));
+  if (!results.hits.length) list.append(el("li", { class: "empty" }, "没有找到相关条款。"));
+  $("results-section").hidden = false;
+}
+
+// ---- clause in its document -----------------------------------------------------------------
+
+async function showClause(clauseId, params) {
+  showView("clause");
+  setStatus("正在加载条款…");
+  try {
+    const clause = await api(`clauses/${encodeURIComponent(clauseId)}`);
+    const documentInfo = await api(`documents/${encodeURIComponent(clause.document.id)}`);
+    renderClause(clause, documentInfo, params);
+    setStatus("");
+  } catch (error) {
+    setStatus(`无法加载条款：${error.message}`);
+  }
+}
+
+function renderClause(clause, documentInfo, params) {
+  $("doc-title").textContent = `《${documentInfo.title}》`;
+  $("doc-meta").textContent = [documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
+    .filter(Boolean).join(" · ");
+  $("clause-path").textContent = breadcrumb(documentInfo.title, clause.path);
+  const start = Number(params.get("start"));
+  const end = Number(params.get("end"));
+  const quoted = params.has("start") && end > start ? [[start, end]] : [];
+  $("clause-text").replaceChildren(marked(clause.text, quoted));
+  for (const [id, link] of [[clause.previous, $("prev-clause")], [clause.next, $("next-clause")]]) {
+    link.hidden = !id;
+    if (id) link.href = clauseHref(id);
+  }
+  // The outline: each clause under its section headings (四、…), shown when they change.
+  const items = [];
+  let sections = [];
+  for (const entry of documentInfo.clauses) {
+    const ancestors = entry.path.slice(0, -1);
+    ancestors.forEach((label, depth) => {
+      if (sections[depth] !== label) items.push(el("li", { class: "section" }, label));
+    });
+    sections = ancestors;
+    const label = [entry.number, entry.heading].filter(Boolean).join(" ") || entry.path.at(-1);
+    const item = el("li", {}, el("a", { href: clauseHref(entry.id) }, label));
+    if (entry.id === clause.id) {
+      item.className = "current";
+      item.firstChild.setAttribute("aria-current", "true");
+    }
+    items.push(item);
+  }
+  $("outline").replaceChildren(...items);
+  const current = $("outline").querySelector(".current");
+  if (current) current.scrollIntoView({ block: "nearest" });
+  const mark = $("clause-text").querySelector("mark");
+  if (mark) mark.scrollIntoView({ block: "center" });
+}
+
+// ---- filters and routing --------------------------------------------------------------------
+
+async function loadFilterOptions() {
+  try {
+    const documents = await api("documents");
+    for (const name of ["region", "doc_type"]) {
+      const values = [...new Set(documents.map((d) => d[name]).filter(Boolean))].sort();
+      $(name).append(...values.map((value) => el("option", { value }, value)));
+    }
+  } catch (error) {
+    setStatus(`服务尚未就绪：${error.message}`);
+  }
+}
+
+let lastSearch = "#/";
+
+function route() {
+  const hash = location.hash || "#/";
+  const [path, query = ""] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query);
+  if (path.startsWith("/clause/")) {
+    $("back-link").href = lastSearch;
+    showClause(decodeURIComponent(path.slice("/clause/".length)), params);
+  } else {
+    lastSearch = hash;
+    runSearch(params);
+  }
+}
+
+$("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const target = `#/search?${formParams()}`;
+  if (location.hash === target) route();
+  else location.hash = target;
+});
+window.addEventListener("hashchange", route);
+loadFilterOptions().then(route);

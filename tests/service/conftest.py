@@ -1,0 +1,160 @@
+"""A real ``policyqa serve`` process on a free port, over an index built once per session from the seed
+document plus a small second document written here; the model materialises once in the session home."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from corpus.model import ParsedDocument
+from corpus.parse import parse_file
+from indexer import Embedder, IndexSettings, build_index
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"
+API_KEY = "test-key-0123456789"
+MAX_UPLOAD_BYTES = 50_000
+PORTAL_ORIGIN = "http://portal.example.gov.cn"
+STARTUP_SECONDS = 300
+
+SECOND_DOCUMENT = """【苏州】(2020)苏州市人才公寓管理办法
+时间:2020-05-06
+发文机关：苏州市人民政府
+苏府规字〔2020〕3号
+
+第一条 为规范人才公寓的建设和管理，吸引和留住各类人才，结合本市实际，制定本办法。
+第二条 本办法所称人才公寓，是指由政府主导建设或者筹集，面向符合条件的人才定向出租的住房。
+第三条 申请人才公寓应当同时符合下列条件：
+（一）与本市用人单位签订一年以上劳动合同；
+（二）本人及配偶在本市无自有住房；
+（三）具有本科以上学历或者中级以上专业技术职称。
+第四条 人才公寓租金按照同地段同类住房市场租金的百分之五十确定。租赁期限最长不超过三年。
+第五条 承租人有下列情形之一的，应当退出人才公寓：（一）离开本市工作的；（二）在本市购买住房的。
+第六条 本办法自2020年6月1日起施行。
+"""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running service: its base URL, the documents it was built from and its log file."""
+
+    url: str
+    seed: ParsedDocument
+    second: ParsedDocument
+    log: Path
+    portal_port: int  # a free port whose http://127.0.0.1 origin the server allows (CORS)
+    api_key: str = API_KEY
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    cors_origin: str = PORTAL_ORIGIN
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def hermetic_env(home: Path, **settings: str) -> dict[str, str]:
+    """The current environment without any POLICYQA_* variable, plus the given settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("POLICYQA_")}
+    env.update({"POLICYQA_HOME": str(home), **{f"POLICYQA_{k.upper()}": v for k, v in settings.items()}})
+    return env
+
+
+@pytest.fixture(scope="session")
+def service_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """POLICYQA_HOME of the session: the model is materialised here once."""
+    return tmp_path_factory.mktemp("policyqa-home")
+
+
+@pytest.fixture(scope="session")
+def service_index(service_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """The session index (seed + second document) and the parsed documents it holds."""
+    folder = tmp_path_factory.mktemp("service-docs")
+    second = folder / "second.txt"
+    second.write_text(SECOND_DOCUMENT, encoding="utf-8")
+    settings = IndexSettings(home=service_home)
+    embedder = Embedder.from_settings(settings, progress=False)
+    index_dir = service_home / "test-index"
+    build_index([SEED, second], index_dir, settings, embedder=embedder, progress=False)
+    return index_dir, [parse_file(SEED), parse_file(second)]
+
+
+def start_server(command: list[str], env: dict[str, str], log: Path, ready_path: str) -> subprocess.Popen:
+    """Start ``command`` and wait until ``ready_path`` answers 200 (or fail with the log's tail)."""
+    port = command[command.index("--port") + 1]
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    stop_server(process)
+    pytest.fail(f"server not ready after {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(service_home: Path, service_index: tuple[Path, list], tmp_path_factory) -> Iterator[Server]:
+    """``policyqa serve`` with an API key, a CORS origin and a small upload limit."""
+    index_dir, (seed, second) = service_index
+    port, portal_port = free_port(), free_port()
+    log = tmp_path_factory.mktemp("server-log") / "server.log"
+    env = hermetic_env(
+        service_home,
+        api_key=API_KEY,
+        cors_origins=f"{PORTAL_ORIGIN}, http://127.0.0.1:{portal_port}",
+        max_upload_bytes=str(MAX_UPLOAD_BYTES),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--index-dir",
+        str(index_dir),
+        "--port",
+        str(port),
+    ]
+    process = start_server(command, env, log, "/ready")
+    yield Server(f"http://127.0.0.1:{port}", seed, second, log, portal_port)
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def keyless_server(service_home: Path, tmp_path_factory) -> Iterator[str]:
+    """The app with no API key and no index (it never becomes ready): write endpoints are disabled."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("keyless-log") / "server.log"
+    env = hermetic_env(service_home, index_dir=str(service_home / "no-index-here"))
+    command = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--port", str(port)]
+    process = start_server(command, env, log, "/health")
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process)

@@ -1,0 +1,52 @@
+"""Service settings: environment parsing and clear errors for invalid values."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.settings import DEFAULT_ANSWER_THRESHOLD, ConfigurationError, load_settings
+
+
+def test_environment_values_are_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("POLICYQA_HOME", str(tmp_path))
+    monkeypatch.setenv("POLICYQA_CORS_ORIGINS", "https://portal.gov.cn, http://intranet.example ,")
+    monkeypatch.setenv("POLICYQA_API_KEY", "secret")
+    monkeypatch.setenv("POLICYQA_ANSWER_THRESHOLD", "0.9")
+    settings = load_settings(port=9000)
+    assert settings.cors_origins == ["https://portal.gov.cn", "http://intranet.example"]
+    assert settings.api_key == "secret"
+    assert settings.answer_threshold == 0.9
+    assert settings.port == 9000
+    assert settings.resolved_index_dir == tmp_path / "index"
+
+
+def test_defaults_are_safe(monkeypatch, tmp_path):
+    for name in ("POLICYQA_API_KEY", "POLICYQA_CORS_ORIGINS", "POLICYQA_ANSWER_THRESHOLD", "POLICYQA_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    settings = load_settings()
+    assert settings.api_key is None and settings.cors_origins == []
+    assert settings.host == "127.0.0.1"
+    assert settings.answer_threshold == DEFAULT_ANSWER_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("POLICYQA_PORT", "eighty", "POLICYQA_PORT: Input should be a valid integer"),
+        (
+            "POLICYQA_ANSWER_THRESHOLD",
+            "1.5",
+            "POLICYQA_ANSWER_THRESHOLD: Input should be less than or equal to 1",
+        ),
+        (
+            "POLICYQA_MAX_UPLOAD_BYTES",
+            "0",
+            "POLICYQA_MAX_UPLOAD_BYTES: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_invalid_values_name_the_variable(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings()
