@@ -17,9 +17,12 @@ DEMO_CORPUS = Path(corpus.__file__).parent / "samples"
 logger = logging.getLogger(__name__)
 
 
-def ensure_demo_index(settings: IndexSettings, embedder: Embedder | None = None) -> Path:
-    """The index folder in force, building the demo index there first when it is the default location
-    (``HOME/index``) and holds no index yet. A missing index elsewhere raises IndexNotFoundError."""
+def ensure_demo_index(
+    settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = True
+) -> Path:
+    """The index folder in force, building the demo index there first (with progress bars) when it is
+    the default location (``HOME/index``) and holds no index yet. A missing index elsewhere raises
+    IndexNotFoundError."""
     index_dir = settings.resolved_index_dir
     try:
         store.current_version(index_dir)
@@ -27,5 +30,5 @@ def ensure_demo_index(settings: IndexSettings, embedder: Embedder | None = None)
         if index_dir != settings.home / "index":
             raise
         logger.warning("no index at %s yet: building the demo index from %s", index_dir, DEMO_CORPUS)
-        build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=False)
+        build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=progress)
     return index_dir

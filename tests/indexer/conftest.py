@@ -115,4 +115,4 @@ def demo_index_dir(index_settings: IndexSettings, embedder: Embedder) -> Path:
     """The demo index at the session home's default location (what `policyqa search` uses by default)."""
     from indexer.demo import ensure_demo_index
 
-    return ensure_demo_index(index_settings, embedder=embedder)
+    return ensure_demo_index(index_settings, embedder=embedder, progress=False)

@@ -1,0 +1,235 @@
+"""``policyqa bench``: indexing throughput and peak memory, index size, cold load, query latency, HTTP load.
+
+Building and cold loading run in fresh (spawned) processes, so their peak RSS and timings are not
+flattered or inflated by what this process already holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval.errors import EvalError
+from eval.files import directory_size
+from eval.metrics import percentile
+from eval.queries import load_queries
+from indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
+from indexer.store import current_version
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure."""
+
+    paths: tuple[Path, ...]  # build an index from these first; empty = measure the existing index
+    index_dir: Path | None
+    queries: Path
+    modes: tuple[str, ...]
+    concurrency: int = 16
+    duration: float = 10.0
+    http: bool = True
+    fresh_cache: bool = False  # build with an empty embedding cache (honest throughput)
+
+
+def machine() -> dict:
+    """CPU count, memory, load and versions of the machine the numbers come from."""
+    import torch
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "memory_gib": round(memory / 1024**3, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _build_child(paths: tuple[Path, ...], index_dir: Path, home: Path | None) -> dict:
+    """Runs in a fresh process: load the model, build the index, report timings and peak RSS.
+
+    ``home`` replaces POLICYQA_HOME (a fresh embedding cache) when given.
+    """
+    settings = IndexSettings(home=home) if home else IndexSettings()
+    started = time.perf_counter()
+    embedder = Embedder.from_settings(settings)
+    model_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    manifest = build_index(list(paths), index_dir, settings, embedder=embedder)
+    build_seconds = time.perf_counter() - started
+    return {
+        "documents": manifest["documents"],
+        "clauses": manifest["clauses"],
+        "passages": manifest["passages"],
+        "fresh_cache": home is not None,
+        "model_load_s": model_seconds,
+        "build_s": build_seconds,
+        "clauses_per_s": manifest["clauses"] / build_seconds,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def _load_child(index_dir: Path, question: str) -> dict:
+    """Runs in a fresh process: time a cold load (model included) and the first query of each mode."""
+    settings = IndexSettings()
+    started = time.perf_counter()
+    index = PolicyIndex.load(index_dir, settings)
+    load_seconds = time.perf_counter() - started
+    first_query_ms = {}
+    for mode in SEARCH_MODES:
+        started = time.perf_counter()
+        index.search(question, mode=mode, k=10)
+        first_query_ms[mode] = (time.perf_counter() - started) * 1000
+    return {"load_s": load_seconds, "first_query_ms": first_query_ms, "peak_rss_mib": _peak_rss_mib()}
+
+
+@contextlib.contextmanager
+def _build_home(settings: IndexSettings, *, fresh: bool) -> Iterator[Path | None]:
+    """None (use the configured home), or a temporary home sharing the configured model folder but with
+    an empty embedding cache, so every passage is embedded."""
+    if not fresh:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="policyqa-bench-") as temporary:
+        home = Path(temporary)
+        settings.model_cache_dir.mkdir(parents=True, exist_ok=True)
+        (home / settings.model_cache_dir.name).symlink_to(settings.model_cache_dir.resolve())
+        yield home
+
+
+def _in_fresh_process(function, *args) -> dict:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def query_latencies(
+    index: PolicyIndex, questions: list[str], modes: tuple[str, ...], *, k: int = 10
+) -> dict[str, dict]:
+    """Steady-state in-process latency of every question per mode: p50/p95/p99 in ms.
+
+    Each mode first runs every question once untimed: the model's kernels are prepared per input length,
+    so a first pass is slower than what a warmed-up server sees (``cold_load`` reports the first query).
+    """
+    latencies = {}
+    for mode in modes:
+        for question in tqdm(questions, desc=f"warm-up {mode}", unit="q"):
+            index.search(question, mode=mode, k=k)
+        timings = []
+        for question in tqdm(questions, desc=f"bench {mode}", unit="q"):
+            started = time.perf_counter()
+            index.search(question, mode=mode, k=k)
+            timings.append((time.perf_counter() - started) * 1000)
+        latencies[mode] = {
+            "queries": len(timings),
+            **{f"latency_ms_p{q}": percentile(timings, q) for q in (50, 95, 99)},
+        }
+    return latencies
+
+
+def run_bench(config: BenchConfig) -> dict:
+    """Measure everything ``config`` asks for; returns a JSON-ready dict."""
+    if config.paths and config.index_dir is None:
+        raise EvalError(
+            "building needs an explicit --index-dir (its index is replaced), e.g. /tmp/bench-index"
+        )
+    settings = IndexSettings()
+    index_dir = config.index_dir or settings.resolved_index_dir
+    questions = [query.question for query in load_queries(config.queries)]
+    result: dict = {"machine": machine(), "index_dir": str(index_dir)}
+    if config.paths:
+        with _build_home(settings, fresh=config.fresh_cache) as home:
+            result["build"] = _in_fresh_process(_build_child, config.paths, index_dir, home)
+    result["cold_load"] = _in_fresh_process(_load_child, index_dir, questions[0])
+    result["index"] = {"size_mib": directory_size(current_version(index_dir)) / MIB}
+    index = PolicyIndex.load(index_dir, settings)
+    result["index"].update(documents=index.manifest["documents"], clauses=index.manifest["clauses"])
+    result["query"] = query_latencies(index, questions, config.modes)
+    del index
+    if config.http:
+        result["http"] = _http_bench(index_dir, questions, config)
+    return result
+
+
+def _http_bench(index_dir: Path, questions: list[str], config: BenchConfig) -> dict:
+    try:
+        from eval.http_load import ENDPOINTS, load_test, running_server
+    except ImportError as error:
+        raise EvalError(
+            f"the HTTP benchmark needs httpx ({error}); pip install httpx, or pass --no-http"
+        ) from None
+    with running_server(index_dir) as base_url:
+        return {
+            endpoint: load_test(
+                base_url, endpoint, questions, concurrency=config.concurrency, duration=config.duration
+            ).as_dict()
+            for endpoint in ENDPOINTS
+        }
+
+
+def bench_table(result: dict) -> str:
+    """The benchmark as readable Markdown."""
+    info = result["machine"]
+    lines = [
+        f"Machine: {info['cpus']} CPUs ({info['torch_threads']} torch threads, load average "
+        f"{info['load_average_1min']} at start), {info['memory_gib']} GiB RAM, {info['platform']}, "
+        f"Python {info['python']}",
+        f"Index: {result['index_dir']}",
+        "",
+    ]
+    if "build" in result:
+        build = result["build"]
+        lines.append(
+            f"- build: {build['documents']} documents, {build['clauses']} clauses, "
+            f"{build['passages']} passages "
+            f"({'empty' if build['fresh_cache'] else 'existing'} embedding cache) "
+            f"in {build['build_s']:.1f} s "
+            f"({build['clauses_per_s']:.1f} clauses/s; model load {build['model_load_s']:.1f} s), "
+            f"peak RSS {build['peak_rss_mib']:.0f} MiB"
+        )
+    index, cold = result["index"], result["cold_load"]
+    first = ", ".join(f"{mode} {ms:.0f} ms" for mode, ms in cold["first_query_ms"].items())
+    lines += [
+        f"- index: {index['documents']} documents, {index['clauses']} clauses, "
+        f"{index['size_mib']:.1f} MiB on disk",
+        f"- cold load (fresh process, model included): {cold['load_s']:.1f} s, peak RSS "
+        f"{cold['peak_rss_mib']:.0f} MiB; first query: {first}",
+        "",
+        "| in-process query | queries | p50 ms | p95 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, row in result["query"].items():
+        lines.append(
+            f"| {mode} | {row['queries']} | {row['latency_ms_p50']:.1f} | {row['latency_ms_p95']:.1f} "
+            f"| {row['latency_ms_p99']:.1f} |"
+        )
+    if "http" in result:
+        lines += [
+            "",
+            "| HTTP endpoint | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for endpoint, row in result["http"].items():
+            lines.append(
+                f"| {endpoint} | {row['concurrency']} | {row['requests']} | {row['errors']} "
+                f"| {row['requests_per_second']:.1f} | {row['latency_ms_p50']:.0f} "
+                f"| {row['latency_ms_p95']:.0f} | {row['latency_ms_p99']:.0f} |"
+            )
+    return "\n".join(lines)

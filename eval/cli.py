@@ -1,0 +1,135 @@
+"""``policyqa eval`` (retrieval quality on a query file) and ``policyqa bench`` (speed and memory)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SEED_QUESTIONS = Path(__file__).resolve().parent / "data" / "seed_questions.jsonl"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``policyqa eval`` and ``policyqa bench``."""
+    _add_eval_parser(subparsers)
+    _add_bench_parser(subparsers)
+
+
+def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure retrieval quality on a labelled query file",
+        description="Search every query of a JSONL file (top 100, once per mode) and report "
+        "Recall@1/5/10/100, MRR@10, nDCG@10 and latency. Labels: {title, article}, {clause_id} or "
+        "{heading} (see eval/labels.py).",
+    )
+    parser.add_argument("--queries", type=Path, required=True, help="JSONL query file")
+    parser.add_argument(
+        "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index)"
+    )
+    parser.add_argument("--mode", default="all", help="bm25, dense, hybrid or all (default)")
+    parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
+    parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
+    parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run_eval)
+
+
+def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure indexing, loading, query and HTTP speed",
+        description="Optionally build an index from PATHS (throughput, peak RSS), then measure index "
+        "size, cold load time, in-process query latency per mode and HTTP throughput of a real "
+        "`policyqa serve`.",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, help="documents or folders to index first (optional)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        help="index to measure (default HOME/index); with PATHS required: the index built there is replaced",
+    )
+    parser.add_argument("--queries", type=Path, default=SEED_QUESTIONS, help="questions to time (JSONL)")
+    parser.add_argument("--mode", default="all", help="bm25, dense, hybrid or all (default)")
+    parser.add_argument("--concurrency", type=_positive_int, default=16, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--duration", type=_positive_float, default=10.0, help="seconds of HTTP load per endpoint"
+    )
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP load test")
+    parser.add_argument(
+        "--fresh-cache", action="store_true", help="build with an empty embedding cache (embed every passage)"
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    parser.set_defaults(func=run_bench_command)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate, print a table (or JSON) and optionally write the Markdown report."""
+    from eval.files import ensure_writable, write_text_atomic
+    from eval.queries import load_queries
+    from eval.report import markdown_report, metrics_table, rank_profile
+    from eval.runner import evaluate_mode, resolve_modes, unresolved_labels
+    from indexer import IndexSettings, PolicyIndex
+
+    modes = resolve_modes(args.mode)
+    queries = load_queries(args.queries)[: args.limit]
+    if args.report:
+        ensure_writable(args.report)
+    settings = IndexSettings()
+    index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
+    results = [evaluate_mode(index, queries, mode, progress=not args.no_progress) for mode in modes]
+    unresolved = unresolved_labels(index, queries)
+    if args.report:
+        title = f"Retrieval evaluation: {args.queries.name}"
+        write_text_atomic(
+            args.report, markdown_report(title, results, unresolved=unresolved, misses=args.misses)
+        )
+    if args.json:
+        output = {
+            "metrics": {result.mode: result.summary() for result in results},
+            "queries": len(queries),
+            "unresolved_labels": len(unresolved),
+        }
+        print(json.dumps(output, ensure_ascii=False, indent=2))
+    else:
+        print(metrics_table({result.mode: result.summary() for result in results}))
+        for result in results:
+            print(rank_profile(result))
+        if unresolved:
+            print(f"{len(unresolved)} labels match no clause in the index (see --report)")
+    return 0
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Run the benchmark and print a table (or JSON)."""
+    from eval.bench import BenchConfig, bench_table, run_bench
+    from eval.runner import resolve_modes
+
+    config = BenchConfig(
+        paths=tuple(args.paths),
+        index_dir=args.index_dir,
+        queries=args.queries,
+        modes=resolve_modes(args.mode),
+        concurrency=args.concurrency,
+        duration=args.duration,
+        http=not args.no_http,
+        fresh_cache=args.fresh_cache,
+    )
+    result = run_bench(config)
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else bench_table(result))
+    return 0

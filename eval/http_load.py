@@ -1,0 +1,157 @@
+"""HTTP load test: start a real ``policyqa serve`` on loopback and drive it with concurrent clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from eval.errors import EvalError
+from eval.metrics import percentile
+
+LOOPBACK = "127.0.0.1"
+REQUEST_TIMEOUT_S = 60.0
+
+# endpoint name -> how one question becomes a request (method, path, httpx keyword arguments)
+RequestBuilder = Callable[[str], tuple[str, str, dict]]
+ENDPOINTS: dict[str, RequestBuilder] = {
+    "/search": lambda question: ("GET", "/search", {"params": {"q": question, "k": 10}}),
+    "/ask": lambda question: ("POST", "/ask", {"json": {"question": question}}),
+}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Throughput and latency of one endpoint under load."""
+
+    endpoint: str
+    concurrency: int
+    seconds: float
+    requests: int
+    errors: int
+    requests_per_second: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    latency_ms_p99: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(index_dir: Path, *, startup_timeout: float = 600.0) -> Iterator[str]:
+    """Run ``policyqa serve --index-dir … --port <free>`` in a subprocess; yield its URL, then stop it."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--index-dir",
+        str(index_dir),
+        "--port",
+        str(port),
+    ]
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        base_url = f"http://{LOOPBACK}:{port}"
+        try:
+            _wait_until_ready(server, base_url, startup_timeout, log)
+            yield base_url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _wait_until_ready(server: subprocess.Popen, base_url: str, timeout: float, log: IO[bytes]) -> None:
+    """Poll ``GET /ready`` (200 once the index is loaded) until ``timeout``; fail if the server exits."""
+    deadline = time.monotonic() + timeout
+    last_answer = "no answer"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace")[-2000:]
+            raise EvalError(f"policyqa serve exited with code {server.returncode}:\n{tail}")
+        try:
+            response = httpx.get(f"{base_url}/ready", timeout=2.0)
+            if response.status_code == 200:
+                return
+            last_answer = f"{response.status_code} {response.text[:200]}"
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise EvalError(f"policyqa serve was not ready within {timeout:.0f} s (last /ready: {last_answer})")
+
+
+def load_test(
+    base_url: str, endpoint: str, questions: list[str], *, concurrency: int, duration: float
+) -> LoadResult:
+    """``concurrency`` clients send requests back to back for ``duration`` seconds, cycling through
+    ``questions``; a request that fails or answers with status >= 400 counts as an error."""
+    if endpoint not in ENDPOINTS:
+        raise EvalError(f"unknown endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+    if not questions:
+        raise EvalError("no questions to send")
+    return asyncio.run(_load(base_url, endpoint, questions, concurrency, duration))
+
+
+async def _load(
+    base_url: str, endpoint: str, questions: list[str], concurrency: int, duration: float
+) -> LoadResult:
+    build_request = ENDPOINTS[endpoint]
+    next_question = itertools.cycle(questions).__next__
+    latencies_ms: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client_loop(client: httpx.AsyncClient, deadline: float) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            method, path, options = build_request(next_question())
+            started = time.perf_counter()
+            try:
+                response = await client.request(method, path, **options)
+                failed = response.status_code >= 400
+            except httpx.HTTPError:
+                failed = True
+            latencies_ms.append((time.perf_counter() - started) * 1000)
+            errors += failed
+
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+        started = time.perf_counter()
+        deadline = started + duration
+        await asyncio.gather(*(client_loop(client, deadline) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(
+        endpoint=endpoint,
+        concurrency=concurrency,
+        seconds=elapsed,
+        requests=len(latencies_ms),
+        errors=errors,
+        requests_per_second=len(latencies_ms) / elapsed,
+        latency_ms_p50=percentile(latencies_ms, 50),
+        latency_ms_p95=percentile(latencies_ms, 95),
+        latency_ms_p99=percentile(latencies_ms, 99),
+    )

@@ -1,0 +1,148 @@
+"""Regenerate eval/RESULTS.md: quality on STARD-train and the seed set (all modes), plus the benchmark.
+
+    POLICYQA_HOME=data/home .venv/bin/python -m eval.make_results --index-dir data/lawref-index
+
+Needs an index of the full lawrefbook plus the seed document (eval/build_lawref_index.sh builds it).
+Writes the Markdown atomically and prints it; ``--reports DIR`` also writes one report per question set
+with its worst misses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpus.errors import PolicyQAError
+from eval.bench import BenchConfig, bench_table, machine, run_bench
+from eval.cli import SEED_QUESTIONS
+from eval.files import write_text_atomic
+from eval.labels import Label
+from eval.queries import EvalQuery, load_queries
+from eval.report import markdown_report, metrics_table, rank_profile
+from eval.runner import ModeResult, evaluate_mode, unresolved_labels
+from indexer import IndexSettings, PolicyIndex
+from indexer.records import SEARCH_MODES
+from service.logs import configure_logging
+
+REPO = Path(__file__).resolve().parents[1]
+STARD_TRAIN = REPO.parent / "shared" / "eval" / "stard-train.jsonl"
+STARD_REFERENCE_ROWS = (
+    "| target (hybrid, full lawrefbook) | — | — | ≥ 0.80 | ≥ 0.95 | ≥ 0.60 | — | — | — |",
+    "| baseline: plain jieba + BM25 | — | — | 0.42 | 0.62 | 0.34 | — | — | — |",
+)
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """One evaluated question file."""
+
+    name: str
+    path: Path
+    queries: list[EvalQuery]
+    results: list[ModeResult]
+    unresolved: list[tuple[EvalQuery, Label]]
+
+    def section(self, extra_rows: tuple[str, ...] = ()) -> list[str]:
+        """Heading, table (plus ``extra_rows``) and rank profile."""
+        return [
+            f"## {self.name}",
+            "",
+            f"`{self.path.name}`: {len(self.queries)} questions; {len(self.unresolved)} labels match "
+            "no clause in the index.",
+            "",
+            metrics_table({result.mode: result.summary() for result in self.results}),
+            *extra_rows,
+            "",
+            *[f"- {rank_profile(result)}" for result in self.results],
+            "",
+        ]
+
+
+def evaluate_set(index: PolicyIndex, name: str, path: Path, limit: int | None = None) -> QuestionSet:
+    """Evaluate one question file in every mode."""
+    queries = load_queries(path)[:limit]
+    results = [evaluate_mode(index, queries, mode) for mode in SEARCH_MODES]
+    return QuestionSet(name, path, queries, results, unresolved_labels(index, queries))
+
+
+def render(command: str, manifest: dict, sets: list[tuple[QuestionSet, tuple[str, ...]]], bench: dict) -> str:
+    """The whole RESULTS.md."""
+    info = machine()
+    lines = [
+        "# policyqa results",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}`.",
+        "",
+        f"Machine: {info['cpus']} CPU cores, {info['memory_gib']} GiB RAM, CPU only (no GPU), shared "
+        f"with other jobs; {info['platform']}, Python {info['python']}.",
+        f"Index: {manifest['documents']} documents, {manifest['clauses']} clauses, "
+        f"{manifest['passages']} passages; model `{manifest['model']}`.",
+        "Recall@k: share of a question's relevant clauses in its top k (averaged); MRR@10 and nDCG@10 with "
+        "binary relevance; latency per query, in process, in milliseconds, first pass over the questions "
+        "(steady-state latency: see the benchmark below).",
+        "",
+    ]
+    for question_set, extra_rows in sets:
+        lines += question_set.section(extra_rows)
+    lines += ["## Speed and memory (`policyqa bench`)", "", bench_table(bench), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run :func:`make_results`; expected failures print one line and exit 1."""
+    try:
+        return make_results(argv)
+    except PolicyQAError as error:
+        print(f"make_results: error: {error}", file=sys.stderr)
+        return 1
+
+
+def make_results(argv: list[str] | None = None) -> int:
+    """Evaluate both question sets, run the benchmark, write and print RESULTS.md."""
+    parser = argparse.ArgumentParser(prog="python -m eval.make_results", description=__doc__.splitlines()[0])
+    parser.add_argument("--index-dir", type=Path, required=True, help="full lawrefbook + seed index")
+    parser.add_argument("--stard", type=Path, default=STARD_TRAIN, help="STARD-train query file")
+    parser.add_argument("--seed", type=Path, default=SEED_QUESTIONS, help="seed question file")
+    parser.add_argument("--limit", type=int, help="only the first N STARD questions (a quick check)")
+    parser.add_argument("--output", type=Path, default=REPO / "eval" / "RESULTS.md")
+    parser.add_argument("--reports", type=Path, help="also write per-set reports with the worst misses here")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of HTTP load per endpoint")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP load test")
+    args = parser.parse_args(argv)
+    configure_logging(0)
+
+    index = PolicyIndex.load(args.index_dir, IndexSettings())
+    manifest = index.manifest
+    stard = evaluate_set(index, "STARD-train (real questions from the public)", args.stard, args.limit)
+    seed = evaluate_set(index, "Seed document (plain-language questions, clause labels)", args.seed)
+    del index
+    if args.reports:
+        for key, question_set in (("stard", stard), ("seed", seed)):
+            report = markdown_report(
+                f"Retrieval evaluation: {question_set.path.name}",
+                question_set.results,
+                unresolved=question_set.unresolved,
+            )
+            write_text_atomic(args.reports / f"{key}.md", report)
+    bench = run_bench(
+        BenchConfig(
+            paths=(),
+            index_dir=args.index_dir,
+            queries=args.seed,
+            modes=SEARCH_MODES,
+            duration=args.duration,
+            http=not args.no_http,
+        )
+    )
+    command = "python -m eval.make_results " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = render(command, manifest, [(stard, STARD_REFERENCE_ROWS), (seed, ())], bench)
+    write_text_atomic(args.output, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
