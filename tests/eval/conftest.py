@@ -1,8 +1,7 @@
-"""Shared fixtures for eval tests: a session home, the real default model and a seed-only index."""
+"""Eval test fixtures: the seed document and an index of it (the model fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,27 +10,6 @@ from indexer import Embedder, IndexSettings, build_index
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_DOCUMENT = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"
-
-
-@pytest.fixture(scope="session")
-def policyqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throw-away POLICYQA_HOME for the whole session (model, embedding cache, index)."""
-    home = tmp_path_factory.mktemp("policyqa-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POLICYQA_HOME", str(home))
-        patch.delenv("POLICYQA_INDEX_DIR", raising=False)
-        yield home
-
-
-@pytest.fixture(scope="session")
-def index_settings(policyqa_home: Path) -> IndexSettings:
-    return IndexSettings(home=policyqa_home)
-
-
-@pytest.fixture(scope="session")
-def embedder(index_settings: IndexSettings) -> Embedder:
-    """The default embedder; the first use materialises it into the session home (~10 s)."""
-    return Embedder.from_settings(index_settings, progress=False)
 
 
 @pytest.fixture(scope="session")

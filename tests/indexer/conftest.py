@@ -1,38 +1,13 @@
-"""Shared fixtures for indexer tests: the real default model, materialised once per session."""
+"""Indexer test fixtures: a tiny corpus written by the tests, and indexes of it built once per session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from indexer.embedder import Embedder
 from indexer.settings import IndexSettings
-
-
-@pytest.fixture(scope="session")
-def policyqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throw-away POLICYQA_HOME for the whole session (models, embedding cache, indexes)."""
-    home = tmp_path_factory.mktemp("policyqa-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POLICYQA_HOME", str(home))
-        yield home
-
-
-@pytest.fixture(scope="session")
-def index_settings(policyqa_home: Path) -> IndexSettings:
-    """Settings pointing at the session home, with the built-in default model."""
-    return IndexSettings(home=policyqa_home)
-
-
-@pytest.fixture(scope="session")
-def embedder(index_settings: IndexSettings) -> Embedder:
-    """The default multilingual-e5-small embedder; the first use materialises it (~10 s)."""
-    return Embedder.from_settings(index_settings, progress=False)
-
-
-# ---- index fixtures (indexer helper): a tiny corpus written by the tests, built once per session ----
 
 LAW_TEXT = """中华人民共和国示范促进法
 

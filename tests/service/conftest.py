@@ -74,20 +74,15 @@ def hermetic_env(home: Path, **settings: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def service_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """POLICYQA_HOME of the session: the model is materialised here once."""
-    return tmp_path_factory.mktemp("policyqa-home")
-
-
-@pytest.fixture(scope="session")
-def service_index(service_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+def service_index(
+    policyqa_home: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list]:
     """The session index (seed + second document) and the parsed documents it holds."""
     folder = tmp_path_factory.mktemp("service-docs")
     second = folder / "second.txt"
     second.write_text(SECOND_DOCUMENT, encoding="utf-8")
-    settings = IndexSettings(home=service_home)
-    embedder = Embedder.from_settings(settings, progress=False)
-    index_dir = service_home / "test-index"
+    settings = IndexSettings(home=policyqa_home)
+    index_dir = policyqa_home / "test-index"
     build_index([SEED, second], index_dir, settings, embedder=embedder, progress=False)
     return index_dir, [parse_file(SEED), parse_file(second)]
 
@@ -122,13 +117,13 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(service_home: Path, service_index: tuple[Path, list], tmp_path_factory) -> Iterator[Server]:
+def server(policyqa_home: Path, service_index: tuple[Path, list], tmp_path_factory) -> Iterator[Server]:
     """``policyqa serve`` with an API key, a CORS origin and a small upload limit."""
     index_dir, (seed, second) = service_index
     port, portal_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("server-log") / "server.log"
     env = hermetic_env(
-        service_home,
+        policyqa_home,
         api_key=API_KEY,
         cors_origins=f"{PORTAL_ORIGIN}, http://127.0.0.1:{portal_port}",
         max_upload_bytes=str(MAX_UPLOAD_BYTES),
@@ -149,11 +144,11 @@ def server(service_home: Path, service_index: tuple[Path, list], tmp_path_factor
 
 
 @pytest.fixture(scope="session")
-def keyless_server(service_home: Path, tmp_path_factory) -> Iterator[str]:
+def keyless_server(policyqa_home: Path, tmp_path_factory) -> Iterator[str]:
     """The app with no API key and no index (it never becomes ready): write endpoints are disabled."""
     port = free_port()
     log = tmp_path_factory.mktemp("keyless-log") / "server.log"
-    env = hermetic_env(service_home, index_dir=str(service_home / "no-index-here"))
+    env = hermetic_env(policyqa_home, index_dir=str(policyqa_home / "no-index-here"))
     command = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--port", str(port)]
     process = start_server(command, env, log, "/health")
     yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,38 @@
+"""Session fixtures shared by every test package: one throw-away POLICYQA_HOME and the real default
+model, materialised into it once per test run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.embedder import Embedder
+from indexer.settings import IndexSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_DOCUMENT = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def policyqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throw-away POLICYQA_HOME for the whole session (models, embedding cache, indexes)."""
+    home = tmp_path_factory.mktemp("policyqa-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POLICYQA_HOME", str(home))
+        patch.delenv("POLICYQA_INDEX_DIR", raising=False)
+        yield home
+
+
+@pytest.fixture(scope="session")
+def index_settings(policyqa_home: Path) -> IndexSettings:
+    """Settings pointing at the session home, with the built-in default model."""
+    return IndexSettings(home=policyqa_home)
+
+
+@pytest.fixture(scope="session")
+def embedder(index_settings: IndexSettings) -> Embedder:
+    """The default multilingual-e5-small embedder; the first use materialises it (10-40 s)."""
+    return Embedder.from_settings(index_settings, progress=False)
