@@ -28,6 +28,12 @@ class ServiceSettings(IndexSettings):
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="largest accepted upload")
     max_json_bytes: int = Field(default=64 * 1024, ge=256, description="largest accepted JSON request body")
+    torch_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="torch threads per inference; the server gets its parallelism from concurrent requests",
+    )
     answer_threshold: float = Field(
         default=DEFAULT_ANSWER_THRESHOLD, ge=0, le=1, description="minimum best-sentence similarity to answer"
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
+import torch
+
 from corpus.errors import PolicyQAError
 from indexer import PolicyIndex
 from indexer.tokenizer import Tokenizer
@@ -45,6 +47,9 @@ class ServiceState:
         """Load the index (and the model) once; a failure is kept as the not-ready reason."""
         index_dir = self.settings.resolved_index_dir
         started = time.perf_counter()
+        # One thread per inference: requests run in parallel, and several multi-threaded inferences on
+        # the same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load).
+        torch.set_num_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings)
             answerer = Answerer(index.embedder, self.tokenizer, self.settings.answer_threshold)
