@@ -64,6 +64,13 @@ class Embedder:
         """``(dimension,)`` float32, L2-normalised embedding of ``text`` after the query prompt (uncached)."""
         return self._encode([text], self.query_prompt)[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the query prompt, in one
+        batch (uncached)."""
+        if not texts:
+            return np.empty((0, self.dimension), np.float32)
+        return self._encode(texts, self.query_prompt)
+
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt.
 

@@ -58,15 +58,7 @@ class SentenceVectors:
                 self._cache.move_to_end(text)
         misses = list(dict.fromkeys(text for text in texts if text not in found))
         if misses:
-            encoded = self.embedder.model.encode(
-                misses,
-                prompt=self.embedder.query_prompt or None,
-                batch_size=len(misses),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            found.update(zip(misses, np.asarray(encoded, dtype=np.float32), strict=True))
+            found.update(zip(misses, self.embedder.embed_queries(misses), strict=True))
             with self._lock:
                 for text in misses:
                     self._cache[text] = found[text]

@@ -153,6 +153,15 @@ def test_query_embedding_and_token_counts(embedder: Embedder) -> None:
     assert embedder.count_tokens(["第五条", ""]) == [with_specials - 2, 0]
 
 
+def test_batch_query_embedding_matches_single_queries(embedder: Embedder) -> None:
+    questions = ["孵化器有什么扶持？", "第二十四条规定了什么", "高新区如何审批项目"]
+    batch = embedder.embed_queries(questions)
+    assert batch.shape == (3, 384) and batch.dtype == np.float32
+    for row, question in zip(batch, questions, strict=True):
+        assert float(row @ embedder.embed_query(question)) > 0.9999
+    assert embedder.embed_queries([]).shape == (0, 384)
+
+
 @pytest.mark.parametrize("name", ["no-such-org/no-such-model-xyz", "/nonexistent/policyqa/model"])
 def test_model_not_available_offline_is_a_model_load_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(ModelLoadError) as caught:
