@@ -20,10 +20,15 @@ BM25_FORMAT = 1
 
 @dataclass(frozen=True)
 class BM25Params:
-    """Term-frequency saturation ``k1`` and length normalisation ``b``."""
+    """Term-frequency saturation ``k1`` and length normalisation ``b``.
 
-    k1: float = 1.2
-    b: float = 0.75
+    Defaults (also IndexSettings' defaults) are Anserini's 0.9 / 0.4: on the full lawrefbook index they
+    matched 1.2 / 0.75 on STARD-train (hybrid R@10 0.503 vs 0.499) and put more seed questions' clause first
+    (BM25 77 % vs 63 %).
+    """
+
+    k1: float = 0.9
+    b: float = 0.4
 
 
 class BM25Index:

@@ -25,10 +25,10 @@ class IndexSettings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     fusion: Literal["rrf", "minmax"] = Field(default="rrf", description="how hybrid search combines rankings")
     bm25_k1: float = Field(
-        default=1.2, ge=0, description="BM25 term-frequency saturation (set at build time)"
+        default=0.9, ge=0, description="BM25 term-frequency saturation (set at build time)"
     )
     bm25_b: float = Field(
-        default=0.75, ge=0, le=1, description="BM25 length normalisation (set at build time)"
+        default=0.4, ge=0, le=1, description="BM25 length normalisation (set at build time)"
     )
     bm25_bigrams: bool = Field(default=True, description="also index character bigrams (set at build time)")
     bm25_weight: float = Field(default=1.0, ge=0)
