@@ -23,17 +23,21 @@ def reciprocal_rank_fusion(
     return _sorted(fused)
 
 
-def min_max_fusion(rankings: Mapping[str, Ranking], weights: Mapping[str, float]) -> list[tuple[str, float]]:
-    """Weighted sum of scores scaled to [0, 1] per retriever (all-equal scores count as 1)."""
+def min_max_fusion(
+    rankings: Mapping[str, Ranking], weights: Mapping[str, float], *, window: int = 100
+) -> list[tuple[str, float]]:
+    """Weighted sum of scores scaled per retriever to [0, 1] between its best score and its ``window``-th
+    best (lower scores count as 0; all-equal scores as 1). The fixed window keeps the scaling, and so the
+    order, independent of how many candidates were fetched."""
     fused: dict[str, float] = {}
     for retriever, ranking in rankings.items():
         if not ranking:
             continue
         weight = weights.get(retriever, 1.0)
-        scores = [score for _item, score in ranking]
+        scores = [score for _item, score in ranking[:window]]
         low, spread = min(scores), max(scores) - min(scores)
         for item, score in ranking:
-            scaled = (score - low) / spread if spread > 0 else 1.0
+            scaled = max(0.0, (score - low) / spread) if spread > 0 else 1.0
             fused[item] = fused.get(item, 0.0) + weight * scaled
     return _sorted(fused)
 

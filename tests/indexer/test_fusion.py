@@ -30,6 +30,15 @@ def test_min_max_scales_per_retriever_and_handles_equal_scores() -> None:
     assert min_max_fusion({"bm25": []}, {}) == []
 
 
+def test_min_max_window_makes_the_order_independent_of_the_candidate_depth() -> None:
+    bm25 = [("a", 9.0), ("b", 6.0), ("c", 3.0), ("d", 1.0)]
+    dense = [("c", 0.9), ("a", 0.8), ("b", 0.7), ("d", 0.1)]
+    shallow = min_max_fusion({"bm25": bm25[:3], "dense": dense[:3]}, {}, window=3)
+    deep = min_max_fusion({"bm25": bm25, "dense": dense}, {}, window=3)
+    assert [item for item, _ in deep][:3] == [item for item, _ in shallow]
+    assert dict(deep)["d"] == 0.0  # below both windows
+
+
 def test_fuse_by_name() -> None:
     rankings = {"bm25": [("a", 2.0)], "dense": [("a", 0.5)]}
     assert fuse(rankings, {}, strategy="rrf", rrf_k=10) == [("a", pytest.approx(2 / 11))]
