@@ -88,6 +88,8 @@ SUPPORTED_SUFFIXES = frozenset(_READERS)
 
 def load_text(path: Path) -> LoadedText:
     """The text of ``path``; raises DocumentError for missing, unsupported, binary, empty or broken files."""
+    if not path.exists():
+        raise DocumentError(path, "no such file")
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,17 @@ MAX_K = 1000
 MIN_CANDIDATES = 100  # each retriever ranks at least this many passages before fusion
 _LOAD_ATTEMPTS = 3  # a load racing two swaps may find its version deleted: it retries with the new one
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_iso_date(text: str) -> bool:
+    """True for a valid calendar date written ``yyyy-mm-dd``."""
+    if not _ISO_DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 class PolicyIndex:
@@ -189,8 +201,8 @@ class PolicyIndex:
         if filters is None or filters == SearchFilters():
             return None
         for bound in (filters.date_from, filters.date_to):
-            if bound is not None and not _ISO_DATE.fullmatch(bound):
-                raise InvalidQueryError(f"dates must be yyyy-mm-dd, got {bound!r}")
+            if bound is not None and not _is_iso_date(bound):
+                raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
         allowed_documents = np.array(
             [_passes(document, filters) for document in self._document_list], dtype=bool
         )

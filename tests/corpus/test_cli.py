@@ -63,3 +63,9 @@ def test_missing_file_through_the_installed_command(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr == f"policyqa: error: {missing}: no such file\n"
+
+
+def test_missing_path_of_any_type_is_reported_as_missing(tmp_path, capsys):
+    missing = tmp_path / "no-such-notice"  # no suffix: "missing" matters more than "unsupported type"
+    assert main(["parse", str(missing)]) == 1
+    assert capsys.readouterr().err == f"policyqa: error: {missing}: no such file\n"

@@ -48,7 +48,9 @@ def test_binary_and_empty_files_name_the_file(tmp_path):
 
 
 def test_unsupported_and_missing_files(tmp_path):
+    table = tmp_path / "table.xls"
+    table.write_bytes(b"\xd0\xcf\x11\xe0 not a text format")
     with pytest.raises(DocumentError, match=r"unsupported file type '\.xls'"):
-        load_text(tmp_path / "table.xls")
+        load_text(table)
     with pytest.raises(DocumentError, match="no such file"):
         load_text(tmp_path / "missing.txt")

@@ -109,6 +109,8 @@ def test_filters(tiny_index: PolicyIndex) -> None:
     assert tiny_index.search("防汛", filters=SearchFilters(region="火星")) == []
     with pytest.raises(InvalidQueryError, match="yyyy-mm-dd"):
         tiny_index.search("防汛", filters=SearchFilters(date_from="2021/05/01"))
+    with pytest.raises(InvalidQueryError, match="yyyy-mm-dd"):  # well-formed, but no 13th month
+        tiny_index.search("防汛", filters=SearchFilters(date_to="2021-13-01"))
 
 
 @pytest.mark.parametrize(
