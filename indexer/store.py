@@ -42,7 +42,7 @@ _VERSIONS = "versions"
 _SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, issuer TEXT,
-    doc_number TEXT, region TEXT, doc_type TEXT, references_json TEXT NOT NULL, source TEXT
+    doc_number TEXT, region TEXT, doc_type TEXT, references_json TEXT NOT NULL, source TEXT, subtitle TEXT
 );
 CREATE TABLE clauses (
     id TEXT PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
@@ -178,7 +178,7 @@ def insert_document(
     """Store a document, its clauses and its (passage, tokens) pairs."""
     document = parsed.document
     connection.execute(
-        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             document.id,
             document.title,
@@ -190,6 +190,7 @@ def insert_document(
             document.doc_type,
             json.dumps(list(document.references), ensure_ascii=False),
             document.source,
+            document.subtitle,
         ),
     )
     connection.executemany(
@@ -234,8 +235,8 @@ def document_ids(connection: sqlite3.Connection) -> set[str]:
 def read_documents(connection: sqlite3.Connection) -> list[Document]:
     """Every document, in insertion order."""
     rows = connection.execute(
-        "SELECT id, title, text, date, issuer, doc_number, region, doc_type, references_json, source"
-        " FROM documents ORDER BY rowid"
+        "SELECT id, title, text, date, issuer, doc_number, region, doc_type, references_json, source,"
+        " subtitle FROM documents ORDER BY rowid"
     )
     return [
         Document(
@@ -249,6 +250,7 @@ def read_documents(connection: sqlite3.Connection) -> list[Document]:
             doc_type=row[7],
             references=tuple(json.loads(row[8])),
             source=row[9],
+            subtitle=row[10],
         )
         for row in rows
     ]

@@ -23,6 +23,7 @@ from indexer.errors import (
     NothingToIndexError,
     UnknownIdError,
 )
+from indexer.manifest import FORMAT_VERSION
 from indexer.settings import IndexSettings
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
@@ -52,7 +53,7 @@ def test_manifest_describes_the_build(tiny_index: PolicyIndex, embedder: Embedde
     assert manifest["documents"] == 3
     assert manifest["clauses"] == 5 + 4 + 19
     assert manifest["passages"] == manifest["clauses"]
-    assert manifest["ann"] == "flat" and manifest["format_version"] == 1
+    assert manifest["ann"] == "flat" and manifest["format_version"] == FORMAT_VERSION
     assert len(manifest["dictionary_hash"]) == 64 and manifest["built_at"]
 
 

@@ -53,6 +53,7 @@ def test_database_round_trip_and_cascading_delete(tmp_path: Path) -> None:
     document = Document(
         id="d1",
         title="标题",
+        subtitle="物权编",
         text="第一条 甲。第二条 乙。",
         date="2020-01-02",
         region="江苏省",
