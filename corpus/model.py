@@ -35,6 +35,7 @@ class Document:
         return {
             "id": self.id,
             "title": self.title,
+            "subtitle": self.subtitle,
             "date": self.date,
             "issuer": self.issuer,
             "doc_number": self.doc_number,

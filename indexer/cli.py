@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from corpus.model import Document
 from indexer.dense import ANN_TYPES
 from indexer.records import SEARCH_MODES, Hit, SearchFilters
 from indexer.settings import IndexSettings
@@ -98,6 +99,7 @@ def hit_json(hit: Hit) -> dict:
         "document": {
             "id": document.id,
             "title": document.title,
+            "subtitle": document.subtitle,
             "date": document.date,
             "issuer": document.issuer,
             "doc_number": document.doc_number,
@@ -119,5 +121,10 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         snippet = _SPACE.sub(" ", hit.clause.text).strip()
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
-        print(f"{rank:>2}. {hit.score:.4f}  《{hit.document.title}》 {' › '.join(hit.clause.path)}")
+        print(f"{rank:>2}. {hit.score:.4f}  {_cited_title(hit.document)} {' › '.join(hit.clause.path)}")
         print(f"    {snippet}")
+
+
+def _cited_title(document: Document) -> str:
+    """``《title》``, followed by the subtitle of a split law (``《中华人民共和国民法典》物权编``)."""
+    return f"《{document.title}》" + (document.subtitle or "")

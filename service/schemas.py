@@ -16,6 +16,7 @@ SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[
 DOCUMENT_EXAMPLE = {
     "id": "000_a0c1336e9725a78b",
     "title": "关于加快培育发展高新技术产业开发区“一区一战略产业”的意见",
+    "subtitle": None,
     "date": "2018-10-17",
     "issuer": "江苏省人民政府",
     "doc_number": "苏政发〔2018〕132号",
@@ -31,6 +32,9 @@ class DocumentMeta(BaseModel):
 
     id: str
     title: str
+    subtitle: str | None = Field(
+        default=None, description="second title of a split law, e.g. 物权编 of 中华人民共和国民法典"
+    )
     date: str | None = Field(description="ISO yyyy-mm-dd")
     issuer: str | None
     doc_number: str | None = Field(description="文号")
@@ -42,6 +46,7 @@ class DocumentMeta(BaseModel):
         return cls(
             id=document.id,
             title=document.title,
+            subtitle=document.subtitle,
             date=document.date,
             issuer=document.issuer,
             doc_number=document.doc_number,

@@ -28,9 +28,14 @@ function marked(text, spans) {
   return fragment;
 }
 
+// 《title》, plus the subtitle of a split law: 《中华人民共和国民法典》物权编
+function citedTitle(documentInfo) {
+  return `《${documentInfo.title}》${documentInfo.subtitle || ""}`;
+}
+
 // 《title》 › 四、… › （十二）…
-function breadcrumb(title, path) {
-  return [`《${title}》`, ...path].join(" › ");
+function breadcrumb(documentInfo, path) {
+  return [citedTitle(documentInfo), ...path].join(" › ");
 }
 
 function clauseHref(clauseId, start, end) {
@@ -113,7 +118,7 @@ function renderAnswer(answer) {
     if (!citation) continue;
     text.append(answer.answer.slice(position, match.index));
     text.append(el("a", { class: "cite", href: clauseHref(citation.clause_id, citation.start, citation.end),
-                          title: breadcrumb(citation.document.title, citation.path) }, `[${citation.n}]`));
+                          title: breadcrumb(citation.document, citation.path) }, `[${citation.n}]`));
     position = match.index + match[0].length;
   }
   text.append(answer.answer.slice(position));
@@ -123,7 +128,7 @@ function renderAnswer(answer) {
   list.replaceChildren(...answer.citations.map((c) =>
     el("li", { value: String(c.n) },
       el("a", { href: clauseHref(c.clause_id, c.start, c.end), class: "citation-link" },
-        breadcrumb(c.document.title, c.path)),
+        breadcrumb(c.document, c.path)),
       c.document.date ? el("span", { class: "meta" }, ` ${c.document.date}`) : null)));
   $("answer").hidden = false;
 }
@@ -134,7 +139,7 @@ function renderResults(results) {
   list.replaceChildren(...results.hits.map((hit) =>
     el("li", { class: "hit" },
       el("p", { class: "breadcrumb" },
-        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document.title, hit.path))),
+        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path))),
       el("p", { class: "hit-text" }, marked(hit.text, hit.highlights)),
       el("p", { class: "meta" }, [hit.document.issuer, hit.document.doc_number, hit.document.date]
         .filter(Boolean).join(" · ")))));
@@ -158,10 +163,10 @@ async function showClause(clauseId, params) {
 }
 
 function renderClause(clause, documentInfo, params) {
-  $("doc-title").textContent = `《${documentInfo.title}》`;
+  $("doc-title").textContent = citedTitle(documentInfo);
   $("doc-meta").textContent = [documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
     .filter(Boolean).join(" · ");
-  $("clause-path").textContent = breadcrumb(documentInfo.title, clause.path);
+  $("clause-path").textContent = breadcrumb(documentInfo, clause.path);
   const start = Number(params.get("start"));
   const end = Number(params.get("end"));
   const quoted = params.has("start") && end > start ? [[start, end]] : [];

@@ -43,7 +43,7 @@ def test_search_json_on_the_demo_index(
     top = payload["hits"][0]
     assert top["path"][-1] == INCUBATOR_CLAUSE and top["heading"] == "发展创新型孵化器"
     assert {"clause_id", "score", "document", "path", "heading", "text"} <= set(top)
-    assert set(top["document"]) == {"id", "title", "date", "issuer", "doc_number"}
+    assert set(top["document"]) == {"id", "title", "subtitle", "date", "issuer", "doc_number"}
     assert "孵化器" in out  # ensure_ascii=False
 
 
@@ -81,6 +81,29 @@ def test_index_command_prints_a_summary(
     assert code == 0
     assert out.startswith("indexed 3 documents, 28 clauses, 28 passages")
     assert "skipped 1 files:" in out and "broken.pdf" in out
+
+
+SPLIT_LAW = """# 中华人民共和国民法典
+# 物权编
+
+<!-- INFO END -->
+
+## 第一分编 通则
+
+第二百零五条 本编调整因物的归属和利用产生的民事关系。
+"""
+
+
+def test_a_split_law_is_cited_with_its_subtitle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "物权编.md").write_text(SPLIT_LAW, encoding="utf-8")
+    index_dir = str(tmp_path / "index")
+    assert run(capsys, "index", str(tmp_path / "物权编.md"), "--index-dir", index_dir)[0] == 0
+    code, out, _err = run(capsys, "search", "物的归属", "--index-dir", index_dir, "--json")
+    assert code == 0
+    document = json.loads(out)["hits"][0]["document"]
+    assert (document["title"], document["subtitle"]) == ("中华人民共和国民法典", "物权编")
+    code, out, _err = run(capsys, "search", "物的归属", "--index-dir", index_dir)
+    assert code == 0 and "《中华人民共和国民法典》物权编 第一分编 通则 › 第二百零五条" in out
 
 
 def test_missing_index_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,6 +46,7 @@ def test_search_finds_the_clause_and_highlights_the_query_terms(server):
     assert top["document"] == {
         "id": server.second.document.id,
         "title": "苏州市人才公寓管理办法",
+        "subtitle": None,
         "date": "2020-05-06",
         "issuer": "苏州市人民政府",
         "doc_number": "苏府规字〔2020〕3号",
