@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
@@ -37,7 +38,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         threading.Thread(target=state.load, name="policyqa-index-loader", daemon=True).start()
         yield
 
-    app = FastAPI(title="policyqa", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN (air-gapped intranets)
+    app = FastAPIOffline(title="policyqa", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = state
     install_error_handlers(app)
     for module in (search, ask, clauses, documents, health, page):

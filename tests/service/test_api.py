@@ -375,6 +375,19 @@ def test_openapi_documents_the_endpoints_with_chinese_examples(server):
     assert "422" in spec["paths"]["/search"]["get"]["responses"]
 
 
+def test_the_api_docs_load_nothing_from_other_hosts(server):
+    with server.client() as client:
+        docs = client.get("/docs")
+        redoc = client.get("/redoc")
+        script = client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert all("http://" not in page.text and "https://" not in page.text for page in (docs, redoc))
+    assert script.status_code == 200 and script.headers["content-type"].startswith(
+        ("text/javascript", "application/javascript")
+    )
+    assert "SwaggerUIBundle" in script.text
+
+
 def test_the_page_and_its_assets_are_served_locally(server):
     with server.client() as client:
         page = client.get("/")

@@ -159,3 +159,17 @@ def test_the_widget_answers_inside_a_portal_page_on_another_origin(server, brows
     )
     link = browser.find_element(By.CSS_SELECTOR, "a.pqa-cite").get_attribute("href")
     assert link.startswith(server.url + "/#/clause/")
+
+
+def test_the_api_docs_render_from_local_files(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url + "/")
+    browser.find_element(By.LINK_TEXT, "API 说明").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    )
+    paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/search", "/ask", "/documents"} <= {path.replace("\u200b", "") for path in paths}
+    assert browser.current_url == server.url + "/docs"
