@@ -17,18 +17,27 @@ DEMO_CORPUS = Path(corpus.__file__).parent / "samples"
 logger = logging.getLogger(__name__)
 
 
-def ensure_demo_index(
-    settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = True
-) -> Path:
-    """The index folder in force, building the demo index there first (with progress bars) when it is
-    the default location (``HOME/index``) and holds no index yet. A missing index elsewhere raises
-    IndexNotFoundError."""
+def demo_index_needed(settings: IndexSettings) -> bool:
+    """True when the index folder is the default location (``HOME/index``) and holds no index yet."""
     index_dir = settings.resolved_index_dir
+    if index_dir != settings.home / "index":
+        return False
     try:
         store.current_version(index_dir)
     except IndexNotFoundError:
-        if index_dir != settings.home / "index":
-            raise
+        return True
+    return False
+
+
+def ensure_demo_index(
+    settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = True
+) -> Path:
+    """The index folder in force, building the demo index there first (with progress bars) when
+    ``demo_index_needed``. A missing index elsewhere raises IndexNotFoundError."""
+    index_dir = settings.resolved_index_dir
+    if demo_index_needed(settings):
         logger.warning("no index at %s yet: building the demo index from %s", index_dir, DEMO_CORPUS)
         build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=progress)
+    else:
+        store.current_version(index_dir)  # IndexNotFoundError for a missing index elsewhere
     return index_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ class LoadedModel:
 
 def load_model(settings: IndexSettings) -> LoadedModel:
     """The model named by ``settings.model``; raises ModelLoadError if it cannot be loaded offline."""
+    started = time.perf_counter()
     if settings.model == DEFAULT_MODEL:
         model, model_id = _load_default(settings.model_cache_dir)
     else:
@@ -47,6 +49,7 @@ def load_model(settings: IndexSettings) -> LoadedModel:
         if settings.passage_prompt is not None
         else prompts.get("document", prompts.get("passage", ""))
     )
+    logger.info("model loaded", extra={"model": model_id, "seconds": round(time.perf_counter() - started, 2)})
     return LoadedModel(model, model_id, query_prompt, passage_prompt)
 
 

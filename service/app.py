@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from indexer.embedder import Embedder
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
 from service.routes import ask, clauses, documents, health, page, search
@@ -27,11 +28,12 @@ DESCRIPTION = """政策文件条款级检索与问答。
 """
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """The service for ``settings`` (default: read from ``POLICYQA_*``). The index is loaded by the
-    lifespan in a background thread, so ``/health`` answers at once and ``/ready`` says when it is done."""
+def create_app(settings: ServiceSettings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """The service for ``settings`` (default: read from ``POLICYQA_*``), using ``embedder`` when given
+    (else loading the configured model). The index is loaded by the lifespan in a background thread, so
+    ``/health`` answers at once and ``/ready`` says when it is done."""
     settings = settings or load_settings()
-    state = ServiceState(settings)
+    state = ServiceState(settings, embedder)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -30,13 +30,18 @@ def run_serve(args: argparse.Namespace) -> int:
     """Ensure an index exists, then run uvicorn until interrupted."""
     import uvicorn
 
-    from indexer.demo import ensure_demo_index
+    from indexer.demo import demo_index_needed, ensure_demo_index
+    from indexer.embedder import Embedder
     from service.app import create_app
 
     settings = load_settings(index_dir=args.index_dir, host=args.host, port=args.port)
-    index_dir = ensure_demo_index(settings, embedder=None)
+    # First run: the model loaded to build the demo index also serves it (otherwise the app loads it
+    # in the background, so /health answers at once).
+    embedder = Embedder.from_settings(settings) if demo_index_needed(settings) else None
+    index_dir = ensure_demo_index(settings, embedder=embedder)
     settings = settings.model_copy(update={"index_dir": index_dir})
     print(f"policyqa: serving {index_dir} on http://{settings.host}:{settings.port}", flush=True)
     log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    app = create_app(settings, embedder=embedder)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
     return 0

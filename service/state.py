@@ -10,6 +10,7 @@ import torch
 
 from corpus.errors import PolicyQAError
 from indexer import PolicyIndex
+from indexer.embedder import Embedder
 from indexer.tokenizer import Tokenizer
 from service.answering import Answerer
 from service.errors import NotReadyError
@@ -22,8 +23,9 @@ logger = logging.getLogger(__name__)
 class ServiceState:
     """Settings plus the loaded index; ``live`` and ``answerer`` raise ``NotReadyError`` until loaded."""
 
-    def __init__(self, settings: ServiceSettings):
+    def __init__(self, settings: ServiceSettings, embedder: Embedder | None = None):
         self.settings = settings
+        self._embedder = embedder  # None: PolicyIndex.load loads the configured model
         self.tokenizer = Tokenizer(bigrams=False)  # query terms for highlights and term overlap
         self._live: LiveIndex | None = None
         self._answerer: Answerer | None = None
@@ -51,7 +53,7 @@ class ServiceState:
         # the same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load).
         torch.set_num_threads(self.settings.torch_threads)
         try:
-            index = PolicyIndex.load(index_dir, self.settings)
+            index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
             answerer = Answerer(index.embedder, self.tokenizer, self.settings.answer_threshold)
             answerer.sentence_vectors.vectors(["预热模型"])  # first inference is slow: pay it now
             self.tokenizer.tokenize("预热分词器")  # jieba builds its prefix dictionary on first use

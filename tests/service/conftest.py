@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +141,24 @@ def server(policyqa_home: Path, service_index: tuple[Path, list], tmp_path_facto
     process = start_server(command, env, log, "/ready")
     yield Server(f"http://127.0.0.1:{port}", seed, second, log, portal_port)
     stop_server(process)
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
+    """Start ``python -m service.cli <arguments> --port P`` with POLICYQA_HOME=``home`` and wait for /ready;
+    returns (base URL, log file). Every server started is stopped after the test."""
+    processes: list[subprocess.Popen] = []
+
+    def start(home: Path, *arguments: str) -> tuple[str, Path]:
+        port = free_port()
+        log = tmp_path / f"server-{port}.log"
+        command = [sys.executable, "-m", "service.cli", *arguments, "--port", str(port)]
+        processes.append(start_server(command, hermetic_env(home), log, "/ready"))
+        return f"http://127.0.0.1:{port}", log
+
+    yield start
+    for process in processes:
+        stop_server(process)
 
 
 @pytest.fixture(scope="session")
