@@ -30,6 +30,12 @@ class Document:
     source: str | None = None  # file name it was loaded from
     subtitle: str | None = None  # second title of a split law, e.g. 物权编 of 中华人民共和国民法典
 
+    @property
+    def cited_title(self) -> str:
+        """How citations name it: ``《title》``, then the subtitle of a split law
+        (``《中华人民共和国民法典》物权编``)."""
+        return f"《{self.title}》{self.subtitle or ''}"
+
     def metadata(self) -> dict:
         """The JSON-ready metadata (everything but the text)."""
         return {

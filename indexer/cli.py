@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-from corpus.model import Document
 from indexer.dense import ANN_TYPES
 from indexer.records import SEARCH_MODES, Hit, SearchFilters
 from indexer.settings import IndexSettings
@@ -30,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--index-dir", type=Path, help="index folder (default: HOME/index, the demo)")
     search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="retriever (default: hybrid)")
     search.add_argument("-k", type=int, default=10, help="number of clauses (default: 10)")
+    search.add_argument("--document", metavar="ID", help="only clauses of this document (its id)")
     search.add_argument("--region", help="only documents of this region")
     search.add_argument("--issuer", help="only documents of this issuer")
     search.add_argument("--doc-type", help="only documents of this type (意见, 通知, 办法, 条例…)")
@@ -75,6 +75,7 @@ def run_search(args: argparse.Namespace) -> int:
     settings = _settings(args)
     index = PolicyIndex.load(ensure_demo_index(settings), settings)
     filters = SearchFilters(
+        document_id=args.document,
         region=args.region,
         issuer=args.issuer,
         doc_type=args.doc_type,
@@ -121,10 +122,5 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         snippet = _SPACE.sub(" ", hit.clause.text).strip()
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
-        print(f"{rank:>2}. {hit.score:.4f}  {_cited_title(hit.document)} {' › '.join(hit.clause.path)}")
+        print(f"{rank:>2}. {hit.score:.4f}  {hit.document.cited_title} {' › '.join(hit.clause.path)}")
         print(f"    {snippet}")
-
-
-def _cited_title(document: Document) -> str:
-    """``《title》``, followed by the subtitle of a split law (``《中华人民共和国民法典》物权编``)."""
-    return f"《{document.title}》" + (document.subtitle or "")

@@ -200,6 +200,8 @@ class PolicyIndex:
         """Boolean mask over passages that pass ``filters``; None when nothing is constrained."""
         if filters is None or filters == SearchFilters():
             return None
+        if filters.document_id is not None:
+            self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
         for bound in (filters.date_from, filters.date_to):
             if bound is not None and not _is_iso_date(bound):
                 raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
@@ -266,6 +268,7 @@ def _passes(document: Document, filters: SearchFilters) -> bool:
     if any(
         wanted is not None and wanted != actual
         for wanted, actual in (
+            (filters.document_id, document.id),
             (filters.region, document.region),
             (filters.issuer, document.issuer),
             (filters.doc_type, document.doc_type),

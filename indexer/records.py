@@ -13,8 +13,10 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive."""
+    """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive;
+    ``document_id`` searches inside one document."""
 
+    document_id: str | None = None
     region: str | None = None
     issuer: str | None = None
     doc_type: str | None = None

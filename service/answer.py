@@ -234,13 +234,13 @@ def _answer_text(quotes: Sequence[Quote]) -> str:
     previous: Quote | None = None
     for number, quote in enumerate(quotes, start=1):
         if previous is None:
-            parts.append(f"根据《{quote.document.title}》{clause_label(quote.clause)}：")
+            parts.append(f"根据{quote.document.cited_title}{clause_label(quote.clause)}：")
         elif quote.clause.id == previous.clause.id:
             parts.append("……")
         elif quote.document.id == previous.document.id:
             parts.append(f"另据该文件{clause_label(quote.clause)}：")
         else:
-            parts.append(f"另据《{quote.document.title}》{clause_label(quote.clause)}：")
+            parts.append(f"另据{quote.document.cited_title}{clause_label(quote.clause)}：")
         parts.append(f"{quote.text}[{number}]")
         previous = quote
     return "".join(parts)

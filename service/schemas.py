@@ -78,6 +78,9 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    document_id: str | None = Field(
+        default=None, description="only clauses of this document", examples=["f0e25f4cd2aa2725"]
+    )
     region: str | None = Field(default=None, examples=["江苏省"])
     issuer: str | None = Field(default=None, examples=["江苏省人民政府"])
     doc_type: str | None = Field(default=None, examples=["意见"])
@@ -89,6 +92,7 @@ class Filters(BaseModel):
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidQueryError(f"date_from {self.date_from} is after date_to {self.date_to}")
         filters = SearchFilters(
+            document_id=self.document_id or None,
             region=self.region or None,
             issuer=self.issuer or None,
             doc_type=self.doc_type or None,

@@ -11,7 +11,7 @@ from service.schemas import AskRequest, AskResponse, Citation, DocumentMeta, err
 router = APIRouter(tags=["ask"])
 
 
-@router.post("/ask", response_model=AskResponse, responses=error_responses(413, 422, 503))
+@router.post("/ask", response_model=AskResponse, responses=error_responses(404, 413, 422, 503))
 def ask(body: AskRequest, index: IndexDep, answerer: AnswererDep, settings: SettingsDep) -> AskResponse:
     """Answer in the documents' own words: the best 1–3 sentences of the top ``k`` clauses, each cited, or
     ``no_answer`` when the collection does not cover the question."""

@@ -18,7 +18,7 @@ from service.schemas import DocumentMeta, Filters, SearchHit, SearchResponse, er
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=SearchResponse, responses=error_responses(422, 503))
+@router.get("/search", response_model=SearchResponse, responses=error_responses(404, 422, 503))
 def search(
     index: IndexDep,
     tokenizer: TokenizerDep,
@@ -26,6 +26,9 @@ def search(
     q: Annotated[str, Query(description="查询词或问题", examples=["创新型孵化器"])],
     k: Annotated[int, Query(ge=1, le=100, description="number of clauses to return")] = 10,
     mode: Annotated[SearchMode, Query(description="bm25, dense or hybrid")] = "hybrid",
+    document_id: Annotated[
+        str | None, Query(description="only clauses of this document", examples=["f0e25f4cd2aa2725"])
+    ] = None,
     region: Annotated[str | None, Query(examples=["江苏省"])] = None,
     issuer: Annotated[str | None, Query(examples=["江苏省人民政府"])] = None,
     doc_type: Annotated[str | None, Query(examples=["意见"])] = None,
@@ -35,7 +38,12 @@ def search(
     """Search clauses by keywords or meaning (``mode``), optionally filtered by document metadata."""
     query = checked_text(q, settings.max_query_chars, "q")
     filters = Filters(
-        region=region, issuer=issuer, doc_type=doc_type, date_from=date_from, date_to=date_to
+        document_id=document_id,
+        region=region,
+        issuer=issuer,
+        doc_type=doc_type,
+        date_from=date_from,
+        date_to=date_to,
     ).to_search_filters()
     started = time.perf_counter()
     hits = index.search(query, mode=mode, k=k, filters=filters)

@@ -54,9 +54,11 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
+const FORM_FIELDS = ["q", "mode", "document_id", "region", "doc_type", "date_from", "date_to"];
+
 function formParams() {
   const params = new URLSearchParams();
-  for (const name of ["q", "mode", "region", "doc_type", "date_from", "date_to"]) {
+  for (const name of FORM_FIELDS) {
     const value = $(name).value.trim();
     if (value) params.set(name, value);
   }
@@ -64,8 +66,22 @@ function formParams() {
 }
 
 function fillForm(params) {
-  for (const name of ["q", "mode", "region", "doc_type", "date_from", "date_to"]) {
+  for (const name of FORM_FIELDS) {
     if (params.has(name)) $(name).value = params.get(name);
+  }
+  $("document_id").value = params.get("document_id") || "";
+  showScope($("document_id").value);
+}
+
+// "仅在《…》中检索": a search inside one document, opened from that document's page.
+async function showScope(documentId) {
+  $("scope").hidden = !documentId;
+  if (!documentId) return;
+  $("scope-title").textContent = "";
+  try {
+    $("scope-title").textContent = citedTitle(await api(`documents/${encodeURIComponent(documentId)}`));
+  } catch (error) {
+    $("scope-title").textContent = documentId;
   }
 }
 
@@ -83,7 +99,7 @@ async function runSearch(params) {
   if (!question) return;
   setStatus("正在检索…");
   const filters = {};
-  for (const name of ["region", "doc_type", "date_from", "date_to"]) {
+  for (const name of ["document_id", "region", "doc_type", "date_from", "date_to"]) {
     if (params.get(name)) filters[name] = params.get(name);
   }
   const searchParams = new URLSearchParams(params);
@@ -163,6 +179,7 @@ async function showClause(clauseId, params) {
 }
 
 function renderClause(clause, documentInfo, params) {
+  $("doc-search-form").dataset.documentId = documentInfo.id;
   $("doc-title").textContent = citedTitle(documentInfo);
   $("doc-meta").textContent = [documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
     .filter(Boolean).join(" · ");
@@ -233,6 +250,15 @@ $("search-form").addEventListener("submit", (event) => {
   const target = `#/search?${formParams()}`;
   if (location.hash === target) route();
   else location.hash = target;
+});
+$("scope-clear").addEventListener("click", () => {
+  $("document_id").value = "";
+  location.hash = `#/search?${formParams()}`;
+});
+$("doc-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const params = new URLSearchParams({ q: $("doc-q").value.trim(), document_id: event.target.dataset.documentId });
+  location.hash = `#/search?${params}`;
 });
 window.addEventListener("hashchange", route);
 loadFilterOptions().then(route);

@@ -69,6 +69,13 @@ def test_search_text_output_and_filters(tiny_index_dir: Path, capsys: pytest.Cap
     )
     hits = json.loads(out)["hits"]
     assert code == 0 and hits and {hit["document"]["date"] for hit in hits} == {"2021-05-20"}
+    notice_id = hits[0]["document"]["id"]
+    code, out, _err = run(
+        capsys, "search", DEMO_QUERY, "--index-dir", str(tiny_index_dir), "--document", notice_id, "--json"
+    )
+    assert code == 0 and {hit["document"]["id"] for hit in json.loads(out)["hits"]} == {notice_id}
+    code, _out, err = run(capsys, "search", "防汛", "--index-dir", str(tiny_index_dir), "--document", "nope")
+    assert code == 1 and err.strip() == "policyqa: error: no document with id 'nope'"
 
 
 def test_index_command_prints_a_summary(

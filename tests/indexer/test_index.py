@@ -114,6 +114,18 @@ def test_filters(tiny_index: PolicyIndex) -> None:
         tiny_index.search("防汛", filters=SearchFilters(date_to="2021-13-01"))
 
 
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_search_inside_one_document(tiny_index: PolicyIndex, mode: str) -> None:
+    law = next(document for document in tiny_index.documents() if document.doc_type == "法")
+    everywhere = tiny_index.search(DEMO_QUERY, mode=mode, k=5)
+    assert {hit.document.id for hit in everywhere} != {law.id}
+    inside = tiny_index.search(DEMO_QUERY, mode=mode, k=5, filters=SearchFilters(document_id=law.id))
+    assert inside and {hit.document.id for hit in inside} == {law.id}
+    assert inside[0].clause.path[0] == "第二章 扶持措施"
+    with pytest.raises(UnknownIdError, match="no document with id 'missing'"):
+        tiny_index.search(DEMO_QUERY, mode=mode, filters=SearchFilters(document_id="missing"))
+
+
 @pytest.mark.parametrize(
     ("query", "mode", "k", "message"),
     [

@@ -130,6 +130,13 @@ def test_quotes_from_a_second_clause_are_introduced_and_numbered():
     assert answer.text.endswith("[1]另据《人才新政》四、（十三）集聚创新人才：支持高新区引进高层次人才！[2]")
 
 
+def test_a_split_law_is_named_with_its_subtitle():
+    civil_code = Document(id="cc", title="中华人民共和国民法典", text="", subtitle="物权编")
+    article = replace(ARTICLE, id="cc-1", document_id="cc")
+    scored = [Candidate(article, civil_code, 0, quotable_sentences(article)[0], similarity=0.9, overlap=0.9)]
+    assert compose_answer(scored, threshold=0.5).text.startswith("根据《中华人民共和国民法典》物权编第二章")
+
+
 def test_below_threshold_is_a_no_answer_without_quotes():
     answer = compose_answer(candidates("今天天气怎么样", [(INCUBATOR, DOC), (TALENT, DOC)]), threshold=0.5)
     assert answer.no_answer

@@ -93,6 +93,21 @@ def test_filters_restrict_the_documents(server):
     assert before and second_id not in {hit["document"]["id"] for hit in before}
 
 
+def test_search_and_ask_inside_one_document(server):
+    seed_id = server.seed.document.id
+    with server.client() as client:
+        hits = client.get("/search", params={"q": "人才", "document_id": seed_id, "k": 20}).json()["hits"]
+        answer = client.post(
+            "/ask", json={"question": "人才公寓的租金是怎么确定的？", "filters": {"document_id": seed_id}}
+        ).json()
+        unknown = client.get("/search", params={"q": "人才", "document_id": "no-such-document"})
+        unknown_ask = client.post("/ask", json={"question": "人才", "filters": {"document_id": "nope"}})
+    assert hits and {hit["document"]["id"] for hit in hits} == {seed_id}
+    assert all(citation["document"]["id"] == seed_id for citation in answer["citations"])
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "no document with id 'no-such-document'"
+    assert unknown_ask.status_code == 404
+
+
 def test_ask_quotes_the_clause_exactly(server):
     with server.client() as client:
         body = client.post("/ask", json={"question": "人才公寓的租金是怎么确定的？"}).json()

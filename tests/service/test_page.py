@@ -173,3 +173,32 @@ def test_the_api_docs_render_from_local_files(server, browser):
     paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/search", "/ask", "/documents"} <= {path.replace("\u200b", "") for path in paths}
     assert browser.current_url == server.url + "/docs"
+
+
+def test_search_inside_the_document_being_read(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+    rent_clause = next(c for c in server.second.clauses if c.number == "第四条")
+    browser.get(f"{server.url}/#/clause/{rent_clause.id}")
+    wait.until(shown.visibility_of_element_located((By.ID, "doc-q")))
+    browser.find_element(By.ID, "doc-q").send_keys("创新")
+    browser.find_element(By.ID, "doc-search-button").click()
+
+    wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, "#results li.hit, #results li.empty")))
+    wait.until(lambda driver: driver.find_element(By.ID, "scope-title").text)
+    assert browser.find_element(By.ID, "scope-title").text == "《苏州市人才公寓管理办法》"
+    breadcrumbs = [element.text for element in browser.find_elements(By.CSS_SELECTOR, "#results .breadcrumb")]
+    assert breadcrumbs and all(text.startswith("《苏州市人才公寓管理办法》") for text in breadcrumbs)
+
+    browser.find_element(By.ID, "scope-clear").click()
+    wait.until(lambda driver: "document_id" not in driver.current_url)
+    wait.until(
+        lambda driver: any(
+            "一区一战略产业" in element.text
+            for element in driver.find_elements(By.CSS_SELECTOR, "#results .breadcrumb")
+        )
+    )
+    assert browser.find_element(By.ID, "scope").is_displayed() is False
