@@ -170,9 +170,7 @@ def _skip(path: Path, reason: str, skipped: list[dict]) -> None:
 def _insert(
     connection: sqlite3.Connection, parsed: ParsedDocument, embedder: Embedder, tokenizer: Tokenizer
 ) -> None:
-    passages = clause_passages(
-        parsed.document.title, parsed.clauses, embedder.count_tokens, embedder.max_tokens
-    )
+    passages = clause_passages(parsed.document, parsed.clauses, embedder.count_tokens, embedder.max_tokens)
     store.insert_document(
         connection, parsed, [(passage, tokenizer.tokenize(passage.text)) for passage in passages]
     )

@@ -1,9 +1,12 @@
 """Passages: the texts that are embedded and BM25-indexed, one or more per clause.
 
-A passage is ``《title》`` + the clause's ancestor labels joined by spaces + a newline + the clause text
-(the embedding cache is keyed by this exact text). A clause longer than the embedder's token budget is
-cut into windows (at sentence ends where possible, else mid-sentence); every window carries the same
-prefix and cites the same clause.
+A passage is the document's cited title (``《title》``, plus a split law's subtitle) + a newline + the
+clause text (the embedding cache is keyed by this exact text). The clause's ancestor headings are left
+out: mean-pooled embeddings of the short questions people ask match the clause's own words better
+without them (STARD-train dense MRR@10 0.358 → 0.395 on 150 questions, seed questions hybrid first
+70 % → 77 %; README, Results). A clause longer than the embedder's token budget is cut into windows (at
+sentence ends where possible, else mid-sentence); every window carries the same prefix and cites the
+same clause.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from corpus.model import Clause
+from corpus.model import Clause, Document
 
 PROMPT_MARGIN = 16  # tokens kept free for the model's passage prompt and special tokens
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")
@@ -29,20 +32,20 @@ class Passage:
     text: str
 
 
-def passage_prefix(title: str, path: Sequence[str]) -> str:
-    """``《title》`` + ancestor labels (the path without the clause itself) + newline."""
-    return f"《{title}》" + " ".join(path[:-1]) + "\n"
+def passage_prefix(document: Document) -> str:
+    """The cited title (``《中华人民共和国民法典》物权编``) + newline."""
+    return document.cited_title + "\n"
 
 
 def clause_passages(
-    title: str, clauses: Sequence[Clause], count_tokens: TokenCounter, max_tokens: int
+    document: Document, clauses: Sequence[Clause], count_tokens: TokenCounter, max_tokens: int
 ) -> list[Passage]:
     """The passages of one document's ``clauses``; windows where a clause exceeds the token budget."""
     budget = max_tokens - PROMPT_MARGIN
-    prefixes = [passage_prefix(title, clause.path) for clause in clauses]
-    counts = count_tokens([prefix + clause.text for prefix, clause in zip(prefixes, clauses, strict=True)])
+    prefix = passage_prefix(document)
+    counts = count_tokens([prefix + clause.text for clause in clauses])
     passages: list[Passage] = []
-    for prefix, clause, count in zip(prefixes, clauses, counts, strict=True):
+    for clause, count in zip(clauses, counts, strict=True):
         pieces = [clause.text] if count <= budget else _fit(prefix, clause.text, count_tokens, budget)
         passages.extend(Passage(clause.id, window, prefix + piece) for window, piece in enumerate(pieces))
     return passages
