@@ -172,7 +172,7 @@ def _insert(
 ) -> None:
     passages = clause_passages(parsed.document, parsed.clauses, embedder.count_tokens, embedder.max_tokens)
     store.insert_document(
-        connection, parsed, [(passage, tokenizer.tokenize(passage.text)) for passage in passages]
+        connection, parsed, [(passage, tokenizer.tokenize(passage.lexical_text)) for passage in passages]
     )
 
 

@@ -1,11 +1,12 @@
 """Passages: the texts that are embedded and BM25-indexed, one or more per clause.
 
-A passage is the document's cited title (``《title》``, plus a split law's subtitle) + a newline + the
-clause text (the embedding cache is keyed by this exact text). The clause's ancestor headings are left
-out: mean-pooled embeddings of the short questions people ask match the clause's own words better
-without them (STARD-train dense MRR@10 0.358 → 0.395 on 150 questions, seed questions hybrid first
-70 % → 77 %; README, Results). A clause longer than the embedder's token budget is cut into windows (at
-sentence ends where possible, else mid-sentence); every window carries the same prefix and cites the
+A passage's ``text`` — what is embedded, and the key of the embedding cache — is the document's cited
+title (``《title》``, plus a split law's subtitle) + a newline + the clause text. Its ``lexical_text`` —
+what BM25 indexes — also names the clause's ancestor headings (``第二章 扶持措施``) after the title. Each
+retriever gets what serves it (full lawrefbook, STARD-train, 1,235 questions): mean-pooled embeddings
+match short questions better without the headings (dense MRR@10 0.359 → 0.395), while BM25 loses with
+them gone (0.358 → 0.348). A clause longer than the embedder's token budget is cut into windows (at
+sentence ends where possible, else mid-sentence); every window carries the same prefixes and cites the
 same clause.
 """
 
@@ -25,16 +26,23 @@ TokenCounter = Callable[[list[str]], list[int]]
 
 @dataclass(frozen=True)
 class Passage:
-    """Window ``window`` (0-based) of clause ``clause_id``; ``text`` is what gets embedded."""
+    """Window ``window`` (0-based) of clause ``clause_id``; ``text`` is embedded, ``lexical_text`` is
+    BM25-indexed."""
 
     clause_id: str
     window: int
     text: str
+    lexical_text: str
 
 
 def passage_prefix(document: Document) -> str:
     """The cited title (``《中华人民共和国民法典》物权编``) + newline."""
     return document.cited_title + "\n"
+
+
+def lexical_prefix(document: Document, path: Sequence[str]) -> str:
+    """The cited title + the ancestor headings (the path without the clause itself) + newline."""
+    return " ".join([document.cited_title, *path[:-1]]) + "\n"
 
 
 def clause_passages(
@@ -47,7 +55,10 @@ def clause_passages(
     passages: list[Passage] = []
     for clause, count in zip(clauses, counts, strict=True):
         pieces = [clause.text] if count <= budget else _fit(prefix, clause.text, count_tokens, budget)
-        passages.extend(Passage(clause.id, window, prefix + piece) for window, piece in enumerate(pieces))
+        lexical = lexical_prefix(document, clause.path)
+        passages.extend(
+            Passage(clause.id, window, prefix + piece, lexical + piece) for window, piece in enumerate(pieces)
+        )
     return passages
 
 

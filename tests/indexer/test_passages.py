@@ -32,6 +32,11 @@ def test_passage_text_format() -> None:
         "《标题》\n第一条 为了规范…",
         "《标题》\n第三条 …",
     ]
+    assert [p.lexical_text for p in passages] == [  # BM25 also sees the ancestor headings
+        "《标题》 四、健全科技服务体系\n（十二）发展创新型孵化器。支持…",
+        "《标题》\n第一条 为了规范…",
+        "《标题》 第一编 总则 第一章 基本规定\n第三条 …",
+    ]
     assert [(p.clause_id, p.window) for p in passages] == [("c1", 0), ("c2", 0), ("c3", 0)]
     split_law = Document(id="w", title="中华人民共和国民法典", text="", subtitle="物权编")
     assert passage_prefix(split_law) == "《中华人民共和国民法典》物权编\n"
@@ -48,6 +53,7 @@ def test_long_clause_is_split_into_windows_citing_it() -> None:
     prefix = "《标题》\n"
     assert all(p.text.startswith(prefix) and len(p.text) <= 100 for p in passages)
     assert "".join(p.text.removeprefix(prefix) for p in passages) == long_clause.text
+    assert all(p.lexical_text == "《标题》 一、总则\n" + p.text.removeprefix(prefix) for p in passages)
     assert all(p.text.endswith("。") for p in passages)  # cut at sentence ends
 
 

@@ -76,8 +76,8 @@ def test_database_round_trip_and_cascading_delete(tmp_path: Path) -> None:
         Clause("d1-2", "d1", ("第一章 总则", "第二条"), "第二条", "", "第二条 乙。", 6, 12),
     )
     passages = [
-        (Passage("d1-1", 0, "《标题》第一章 总则\n第一条 甲。"), ["第1条", "甲"]),
-        (Passage("d1-2", 0, "《标题》第一章 总则\n第二条 乙。"), ["第2条", "乙"]),
+        (Passage("d1-1", 0, "《标题》\n第一条 甲。", "《标题》 第一章 总则\n第一条 甲。"), ["第1条", "甲"]),
+        (Passage("d1-2", 0, "《标题》\n第二条 乙。", "《标题》 第一章 总则\n第二条 乙。"), ["第2条", "乙"]),
     ]
     with closing(store.connect(version)) as connection, connection:
         store.insert_document(connection, ParsedDocument(document, clauses), passages)
