@@ -23,8 +23,8 @@ class IndexSettings(BaseSettings):
     passage_prompt: str | None = Field(default=None, description="prompt before passages; None = model's own")
     ann: Literal["flat", "hnsw", "ivf"] = Field(default="flat", description="FAISS index type")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
-    # min-max beat RRF on the right clause first for STARD-train (R@1 0.255 vs 0.241) and the seed questions
-    # (70 % vs 56 %) on the full lawrefbook index, at R@10 0.498 vs 0.503 (see README, Results)
+    # min-max beat RRF on the right clause first for STARD-train (R@1 0.264 vs 0.256) and the seed questions
+    # (77 % vs 63 %) on the full lawrefbook index, at the same R@10 0.517 (see README, Results)
     fusion: Literal["rrf", "minmax"] = Field(
         default="minmax", description="how hybrid search combines rankings"
     )
