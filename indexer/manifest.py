@@ -10,7 +10,7 @@ from indexer.errors import IndexMismatchError
 from indexer.settings import IndexSettings
 from indexer.tokenizer import Tokenizer
 
-FORMAT_VERSION = 3  # 2: documents keep their subtitle (民法典 物权编); 3: passages without ancestor headings
+FORMAT_VERSION = 3  # 2: documents keep their subtitle; 3: embedded passages without ancestor headings
 
 logger = logging.getLogger(__name__)
 
