@@ -29,6 +29,7 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--mode", default="all", help="bm25, dense, hybrid or all (default)")
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    parser.add_argument("--document", metavar="ID", help="ask every question inside this document only")
     parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
     parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
@@ -84,7 +85,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from eval.queries import load_queries
     from eval.report import markdown_report, metrics_table, rank_profile
     from eval.runner import evaluate_mode, resolve_modes, unresolved_labels
-    from indexer import IndexSettings, PolicyIndex
+    from indexer import IndexSettings, PolicyIndex, SearchFilters
 
     modes = resolve_modes(args.mode)
     queries = load_queries(args.queries)[: args.limit]
@@ -92,7 +93,10 @@ def run_eval(args: argparse.Namespace) -> int:
         ensure_writable(args.report)
     settings = IndexSettings()
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
-    results = [evaluate_mode(index, queries, mode, progress=not args.no_progress) for mode in modes]
+    filters = SearchFilters(document_id=args.document) if args.document else None
+    results = [
+        evaluate_mode(index, queries, mode, filters=filters, progress=not args.no_progress) for mode in modes
+    ]
     unresolved = unresolved_labels(index, queries)
     if args.report:
         title = f"Retrieval evaluation: {args.queries.name}"

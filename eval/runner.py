@@ -13,7 +13,7 @@ from eval.labels import ArticleLabel, ClauseLabel, Label, judge, normalise_text
 from eval.metrics import first_relevant_rank, latency_summary, mean_metrics, query_metrics
 from eval.queries import EvalQuery
 from indexer import PolicyIndex
-from indexer.records import SEARCH_MODES, Hit
+from indexer.records import SEARCH_MODES, Hit, SearchFilters
 
 SEARCH_DEPTH = 100  # every query retrieves its top 100 once per mode; all cut-offs are computed from it
 
@@ -53,17 +53,23 @@ def resolve_modes(mode: str) -> tuple[str, ...]:
 
 
 def evaluate_mode(
-    index: PolicyIndex, queries: list[EvalQuery], mode: str, *, progress: bool = True
+    index: PolicyIndex,
+    queries: list[EvalQuery],
+    mode: str,
+    *,
+    filters: SearchFilters | None = None,
+    progress: bool = True,
 ) -> ModeResult:
-    """Search every query once (top ``SEARCH_DEPTH``), judge the hits against its labels and time it.
+    """Search every query once (top ``SEARCH_DEPTH``, restricted by ``filters``), judge the hits against
+    its labels and time it.
 
     One untimed warm-up search runs first so lazy initialisation is not counted as query latency.
     """
-    index.search(queries[0].question, mode=mode, k=SEARCH_DEPTH)
+    index.search(queries[0].question, mode=mode, k=SEARCH_DEPTH, filters=filters)
     results = []
     for query in tqdm(queries, desc=f"eval {mode}", unit="q", disable=not progress):
         started = time.perf_counter()
-        hits = index.search(query.question, mode=mode, k=SEARCH_DEPTH)
+        hits = index.search(query.question, mode=mode, k=SEARCH_DEPTH, filters=filters)
         latency_ms = (time.perf_counter() - started) * 1000
         ranked = judged_ids(hits, query.relevant)
         relevant = {_label_id(i) for i in range(len(query.relevant))}

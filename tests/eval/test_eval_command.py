@@ -71,6 +71,19 @@ def test_eval_json_and_report(seed_index, tmp_path, capsys):
     assert "## Worst misses — hybrid" in text
 
 
+def test_eval_inside_one_document(seed_index, seed_index_loaded, capsys):
+    arguments = ["eval", "--queries", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--mode", "bm25"]
+    arguments += ["--limit", "5", "--json", "--no-progress"]
+    seed_id = seed_index_loaded.documents()[0].id
+    assert main([*arguments, "--document", seed_id]) == 0
+    inside = json.loads(capsys.readouterr().out)["metrics"]["bm25"]
+    assert main(arguments) == 0
+    everywhere = json.loads(capsys.readouterr().out)["metrics"]["bm25"]
+    assert inside["mrr@10"] == everywhere["mrr@10"]  # the seed is the only document in this index
+    assert main([*arguments, "--document", "no-such-document"]) == 1
+    assert capsys.readouterr().err.strip() == "policyqa: error: no document with id 'no-such-document'"
+
+
 def test_seed_set_scores_are_plausible(seed_index_loaded):
     """Every seed clause is reachable and keyword search ranks most right clauses near the top
     (a sanity check of labels and harness, not the quality targets)."""
