@@ -30,7 +30,7 @@ SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 -
 CONFIDENCE_SCALE = 0.02  # similarity difference from the threshold that moves confidence 0.5 -> 0.73
 
 _LEADING_NUMBER = re.compile(
-    r"^\s*(第[〇零一二三四五六七八九十百千万两0-9]+[编章节条款]|[一二三四五六七八九十百千]+、"
+    r"^\s*(第[〇零一二三四五六七八九十百千万两0-9]+(?:分编|[编章节条款])|[一二三四五六七八九十百千]+、"
     r"|[（(][一二三四五六七八九十百千0-9]+[）)]|[0-9]+[.．、])"
 )
 _LABEL_SEPARATORS = " \t\u3000.．、：:，,"

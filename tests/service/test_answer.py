@@ -170,6 +170,8 @@ def test_confidence_is_one_half_at_the_threshold_and_grows_with_similarity():
 def test_clause_label_uses_ancestor_numbers():
     assert clause_label(INCUBATOR) == "四、（十二）发展创新型孵化器"
     assert clause_label(ARTICLE) == "第二章第二十四条"
+    in_a_part = ("第四分编 担保物权", "第十七章 抵押权", "第一节 一般抵押权", "第四百一十一条")
+    assert clause_label(replace(ARTICLE, path=in_a_part)) == "第四分编第十七章第一节第四百一十一条"
 
 
 def test_separate_sentences_of_one_clause_are_joined_by_an_ellipsis():
