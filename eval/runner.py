@@ -72,7 +72,7 @@ def evaluate_mode(
         hits = index.search(query.question, mode=mode, k=SEARCH_DEPTH, filters=filters)
         latency_ms = (time.perf_counter() - started) * 1000
         ranked = judged_ids(hits, query.relevant)
-        relevant = {_label_id(i) for i in range(len(query.relevant))}
+        relevant = label_ids(query)
         results.append(
             QueryResult(
                 query=query,
@@ -93,6 +93,11 @@ def judged_ids(hits: list[Hit], labels: tuple[Label, ...]) -> list[str]:
         label_index = judge(hit.clause, hit.document, labels)
         ids.append(f"clause:{hit.clause.id}" if label_index is None else _label_id(label_index))
     return ids
+
+
+def label_ids(query: EvalQuery) -> set[str]:
+    """The ids ``judged_ids`` gives the hits that satisfy each of ``query``'s labels."""
+    return {_label_id(i) for i in range(len(query.relevant))}
 
 
 def _label_id(index: int) -> str:

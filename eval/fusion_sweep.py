@@ -1,0 +1,107 @@
+"""Compare hybrid fusion settings on a question file, running each retriever once per question.
+
+    POLICYQA_HOME=data/home .venv/bin/python -m eval.fusion_sweep --queries ../shared/eval/stard-train.jsonl \
+        --index-dir data/lawref-index
+
+For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
+its top 100), then each fusion variant — min-max or reciprocal rank fusion, with its weights and k — is
+applied exactly as ``PolicyIndex.search`` would, and judged like ``policyqa eval``. Prints a Markdown table:
+the numbers behind the README's fusion choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from eval.metrics import mean_metrics, query_metrics
+from eval.queries import EvalQuery, load_queries
+from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
+from indexer import IndexSettings, PolicyIndex
+from indexer.fusion import fuse
+from indexer.records import Hit
+
+RETRIEVER_DEPTH = 3 * SEARCH_DEPTH  # what each retriever ranks when hybrid search is asked for k = 100
+COLUMNS = ("recall@1", "recall@10", "recall@100", "mrr@10")
+
+
+@dataclass(frozen=True)
+class FusionVariant:
+    """One way to fuse the two rankings."""
+
+    name: str
+    strategy: str  # "minmax" or "rrf"
+    bm25_weight: float = 1.0
+    rrf_k: int = 60
+
+
+DEFAULT_VARIANTS = (
+    FusionVariant("min-max, equal weights", "minmax"),
+    FusionVariant("min-max, BM25 weight 0.5", "minmax", bm25_weight=0.5),
+    FusionVariant("min-max, BM25 weight 2", "minmax", bm25_weight=2.0),
+    *(FusionVariant(f"RRF k={k}", "rrf", rrf_k=k) for k in (10, 30, 60, 100)),
+    *(FusionVariant(f"RRF k=60, BM25 weight {w:g}", "rrf", bm25_weight=w) for w in (0.5, 1.5, 2.0)),
+)
+
+
+def sweep(
+    index: PolicyIndex,
+    queries: Sequence[EvalQuery],
+    variants: Sequence[FusionVariant] = DEFAULT_VARIANTS,
+    *,
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Mean ranking metrics of each variant (by name) over ``queries``."""
+    per_variant: dict[str, list[dict[str, float]]] = {variant.name: [] for variant in variants}
+    for query in tqdm(queries, desc="fusion sweep", unit="q", disable=not progress):
+        rankings = {
+            mode: index.search(query.question, mode=mode, k=RETRIEVER_DEPTH) for mode in ("bm25", "dense")
+        }
+        hits: dict[str, Hit] = {hit.clause.id: hit for ranking in rankings.values() for hit in ranking}
+        scored = {mode: [(hit.clause.id, hit.score) for hit in ranking] for mode, ranking in rankings.items()}
+        relevant = label_ids(query)
+        for variant in variants:
+            fused = fuse(
+                scored,
+                {"bm25": variant.bm25_weight, "dense": index.settings.dense_weight},
+                strategy=variant.strategy,
+                rrf_k=variant.rrf_k,
+            )
+            ranked = judged_ids(
+                [hits[clause_id] for clause_id, _score in fused[:SEARCH_DEPTH]], query.relevant
+            )
+            per_variant[variant.name].append(query_metrics(ranked, relevant))
+    return {name: mean_metrics(metrics) for name, metrics in per_variant.items()}
+
+
+def sweep_table(results: dict[str, dict[str, float]]) -> str:
+    """A Markdown table, one row per variant."""
+    lines = ["| fusion | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    lines += [
+        f"| {name} | " + " | ".join(f"{metrics[column]:.3f}" for column in COLUMNS) + " |"
+        for name, metrics in results.items()
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.fusion_sweep", description=__doc__.split("\n")[0])
+    parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
+    parser.add_argument(
+        "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index)"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N questions")
+    args = parser.parse_args(argv)
+    settings = IndexSettings()
+    index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
+    queries = load_queries(args.queries)[: args.limit]
+    print(sweep_table(sweep(index, queries)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
