@@ -12,12 +12,14 @@ the numbers behind the README's fusion choices.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from corpus.errors import PolicyQAError
 from eval.metrics import mean_metrics, query_metrics
 from eval.queries import EvalQuery, load_queries
 from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
@@ -89,6 +91,7 @@ def sweep_table(results: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, sweep, print the table; a bad question file or index is a one-line error (exit 1)."""
     parser = argparse.ArgumentParser(prog="python -m eval.fusion_sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
     parser.add_argument(
@@ -96,9 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, help="only the first N questions")
     args = parser.parse_args(argv)
-    settings = IndexSettings()
-    index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
-    queries = load_queries(args.queries)[: args.limit]
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
+    try:
+        queries = load_queries(args.queries)[: args.limit]
+        settings = IndexSettings()
+        index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
+    except PolicyQAError as error:
+        print(f"fusion_sweep: error: {error}", file=sys.stderr)
+        return 1
     print(sweep_table(sweep(index, queries)))
     return 0
 

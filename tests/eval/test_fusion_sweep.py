@@ -34,3 +34,9 @@ def test_command_prints_one_row_per_variant(seed_index: Path, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| fusion | recall@1 | recall@10 | recall@100 | mrr@10 |"
     assert lines[2].startswith("| min-max, equal weights | ") and len(lines) == 2 + 10
+
+
+def test_a_missing_index_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    assert main(["--queries", str(SEED_QUESTIONS), "--index-dir", str(tmp_path / "none")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("fusion_sweep: error: ") and "Traceback" not in error
