@@ -23,6 +23,8 @@ _FILE_DATE = re.compile(r"\(((?:19|20)\d{2})-(\d{2})-(\d{2})\)$")
 _DATED_EVENT = re.compile(r"^((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(.*)$")
 _ISSUER_FIELD = re.compile(r"^(?:发文机关|发布机构|发布单位|发文单位)\s*[:：]\s*(.+)$")
 _MEETING = re.compile(r"^(?:第[^第]{1,6}届)?(.+?)(?:第[\d一二三四五六七八九十百零〇]+次|常务会议|会议)")
+# Around the body's name in a meeting line: 由…/经…, 第十三届/十四届, a year (…办公室2021年第20次室务会议).
+_MEETING_NOISE = re.compile(r"^[由经]|第?[\d一二三四五六七八九十]{1,4}届|(?:19|20)\d{2}年$")
 _DOC_NUMBER = re.compile(DOC_NUMBER)
 # A 文号 whose closing bracket was lost: 国科发高〔201790号 → 国科发高〔2017〕90号.
 _BROKEN_DOC_NUMBER = re.compile(r"([\u4e00-\u9fff]{1,12})〔\s*((?:19|20)\d{2})(\d{1,4})\s*号")
@@ -50,7 +52,12 @@ PROVINCES = (
     "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
     "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
 )  # fmt: skip
-_PLACE_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{2,10}?(?:省|市|自治区|特别行政区|自治州|县|新区|经济特区)")
+# A place name opening a title: 深圳市…, 景宁畲族自治县…; not the 市 of 市场/市容/市政 (人力资源市场暂行条例).
+_PLACE_SUFFIX = re.compile(
+    r"^[\u4e00-\u9fff]{2,10}?(?:省|市|自治区|特别行政区|自治州|县|新区|经济特区)(?![场容政级域])"
+)
+# Titles and issuers opening like this are national, whatever place they go on to name.
+_NATIONAL_OPENINGS = ("中华人民共和国", "中共中央", "中央", "国务院", "全国", "国家", "最高人民")
 _NOT_PLACES = frozenset({"地区", "全国", "中央", "国家", "部门"})
 
 
@@ -84,18 +91,25 @@ def place_name(text: str | None) -> str | None:
     return None
 
 
-def region_of(title: str, prefix: str | None) -> str | None:
-    """The region a document applies to: a 【place】 prefix, else a province or place opening the title."""
-    from_prefix = place_name(prefix)
-    if from_prefix:
-        return from_prefix
-    folded = fold(title)
+def region_of(title: str, prefix: str | None, issuer: str | None = None) -> str | None:
+    """The region a document applies to: a 【place】 prefix, else a province or place opening the title,
+    else one opening the issuer (郑洛新…条例 by 河南省人民代表大会常务委员会 → 河南). None for national
+    documents (中华人民共和国城市房地产管理法, 国务院关于…)."""
+    return place_name(prefix) or _opening_place(title) or _opening_place(issuer)
+
+
+def _opening_place(text: str | None) -> str | None:
+    if not text:
+        return None
+    folded = fold(text)
+    if folded.startswith(_NATIONAL_OPENINGS):
+        return None
     for province in PROVINCES:
         if folded.startswith(province):
             return province
     match = _PLACE_SUFFIX.match(folded)
     if match and match.group(0) not in _NOT_PLACES:
-        return title[: match.end()].removesuffix("经济特区")
+        return text[: match.end()].removesuffix("经济特区")
     return None
 
 
@@ -162,7 +176,7 @@ def issuer_of(header_lines: tuple[str, ...]) -> str | None:
         if event and "通过" in event.group(4):
             meeting = _MEETING.match(event.group(4).strip())
             if meeting:
-                issuer = re.sub(r"第[^第届]{1,6}届", "", meeting.group(1)).strip()
+                issuer = _MEETING_NOISE.sub("", meeting.group(1)).strip()
                 return issuer or None
     return None
 

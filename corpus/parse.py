@@ -60,14 +60,15 @@ def _build(layout: SourceText, source: str) -> ParsedDocument:
     doc_number = metadata.doc_number_of(own_lines)
     date = metadata.date_of(layout.header_lines, Path(source).stem, layout.markdown)
     doc_id = document_id(title, layout.subtitle, date, doc_number)
+    issuer = metadata.issuer_of(layout.header_lines)
     document = Document(
         id=doc_id,
         title=title,
         text=layout.body,
         date=date,
-        issuer=metadata.issuer_of(layout.header_lines),
+        issuer=issuer,
         doc_number=doc_number,
-        region=metadata.region_of(title, prefix),
+        region=metadata.region_of(title, prefix, issuer),
         doc_type=metadata.doc_type_of(title),
         references=metadata.references_in(layout.body, doc_number),
         source=Path(source).name if source else None,

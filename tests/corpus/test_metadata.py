@@ -4,7 +4,7 @@ import pytest
 
 from corpus import iter_document_files, parse_file, parse_paths
 from corpus.errors import DocumentError
-from corpus.metadata import doc_type_of, place_name, region_of, split_title
+from corpus.metadata import doc_type_of, issuer_of, place_name, region_of, split_title
 from corpus.parse import document_id, parse_text
 
 SPLIT_LAW = """---
@@ -56,6 +56,41 @@ def test_places_and_placeholders():
     assert region_of("中华人民共和国民法典", None) is None
     assert region_of("关于某事的意见", "苏州市") == "苏州市"
     assert place_name("地区") is None and place_name("全国") is None and place_name("政策") is None
+
+
+@pytest.mark.parametrize(
+    ("title", "issuer", "region"),
+    [
+        ("郑洛新国家自主创新示范区条例", "河南省人民代表大会常务委员会", "河南"),  # from the issuer
+        ("中关村国家自主创新示范区条例", "北京市人民代表大会常务委员会", "北京"),
+        ("景宁畲族自治县民族教育条例", None, "景宁畲族自治县"),
+        ("宁波市企业工资集体协商条例", "市人民代表大会常务委员会", "宁波市"),
+        ("中华人民共和国城市房地产管理法", "全国人民代表大会常务委员会", None),  # not 中华人民共和国城市
+        ("中华人民共和国香港特别行政区基本法", "全国人民代表大会", None),
+        ("国务院关于在香港特别行政区实施某事的决定", "国务院", None),
+        ("人力资源市场暂行条例", "国务院", None),  # 市场, not a 市
+        ("城市市容和环境卫生管理条例", "国务院", None),
+        ("最高人民法院关于上海金融法院案件管辖的规定", "最高人民法院审判委员会", None),
+    ],
+)
+def test_region_from_title_then_issuer(title, issuer, region):
+    assert region_of(title, None, issuer) == region
+
+
+@pytest.mark.parametrize(
+    ("line", "issuer"),
+    [
+        (
+            "2020年7月31日 河南省第十三届人民代表大会常务委员会第十九次会议通过",
+            "河南省人民代表大会常务委员会",
+        ),
+        ("2016年11月21日 由最高人民法院审判委员会第1700次会议通过", "最高人民法院审判委员会"),
+        ("2021年11月16日 国家互联网信息办公室2021年第20次室务会议审议通过", "国家互联网信息办公室"),
+        ("2013年10月29日 市十四届人民代表大会常务委员会第十二次会议通过", "市人民代表大会常务委员会"),
+    ],
+)
+def test_issuer_from_the_adopting_meeting(line, issuer):
+    assert issuer_of((line,)) == issuer
 
 
 @pytest.mark.parametrize(
