@@ -5,8 +5,8 @@
 
 For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
 its top 100), then each fusion variant — min-max or reciprocal rank fusion, with its weights and k — is
-applied exactly as ``PolicyIndex.search`` would, and judged like ``policyqa eval``. Prints a Markdown table:
-the numbers behind the README's fusion choices.
+applied exactly as ``PolicyIndex.search`` would (including the step-back of other places' documents), and
+judged like ``policyqa eval``. Prints a Markdown table: the numbers behind the README's fusion choices.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from eval.metrics import mean_metrics, query_metrics
 from eval.queries import EvalQuery, load_queries
 from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
 from indexer import IndexSettings, PolicyIndex
-from indexer.fusion import fuse
+from indexer.index import fuse_hybrid
 from indexer.records import Hit
 
 RETRIEVER_DEPTH = 3 * SEARCH_DEPTH  # what each retriever ranks when hybrid search is asked for k = 100
@@ -39,10 +39,22 @@ class FusionVariant:
     strategy: str  # "minmax" or "rrf"
     bm25_weight: float = 1.0
     rrf_k: int = 60
+    other_region_penalty: float | None = None  # None: the index settings' own
+
+    def settings(self, base: IndexSettings) -> IndexSettings:
+        """``base`` with this variant's fusion."""
+        update = {"fusion": self.strategy, "bm25_weight": self.bm25_weight, "rrf_k": self.rrf_k}
+        if self.other_region_penalty is not None:
+            update["other_region_penalty"] = self.other_region_penalty
+        return base.model_copy(update=update)
 
 
 DEFAULT_VARIANTS = (
     FusionVariant("min-max, equal weights", "minmax"),
+    *(
+        FusionVariant(f"min-max, other-region step-back {p:g}", "minmax", other_region_penalty=p)
+        for p in (0.0, 0.1, 0.5)
+    ),
     FusionVariant("min-max, BM25 weight 0.5", "minmax", bm25_weight=0.5),
     FusionVariant("min-max, BM25 weight 2", "minmax", bm25_weight=2.0),
     *(FusionVariant(f"RRF k={k}", "rrf", rrf_k=k) for k in (10, 30, 60, 100)),
@@ -66,12 +78,14 @@ def sweep(
         hits: dict[str, Hit] = {hit.clause.id: hit for ranking in rankings.values() for hit in ranking}
         scored = {mode: [(hit.clause.id, hit.score) for hit in ranking] for mode, ranking in rankings.items()}
         relevant = label_ids(query)
+        preferred = index.preferred_regions(query.question)
+        region_of = {clause_id: hit.document.region for clause_id, hit in hits.items()}.get
         for variant in variants:
-            fused = fuse(
+            fused = fuse_hybrid(
                 scored,
-                {"bm25": variant.bm25_weight, "dense": index.settings.dense_weight},
-                strategy=variant.strategy,
-                rrf_k=variant.rrf_k,
+                variant.settings(index.settings),
+                region_of,
+                preferred,
             )
             ranked = judged_ids(
                 [hits[clause_id] for clause_id, _score in fused[:SEARCH_DEPTH]], query.relevant

@@ -51,6 +51,12 @@ def _sorted(fused: dict[str, float]) -> list[tuple[str, float]]:
 FUSION_STRATEGIES = ("rrf", "minmax")
 
 
+def best_possible_score(weights: Mapping[str, float], *, strategy: str, rrf_k: int = 60) -> float:
+    """The fused score of an item every retriever ranks first (its scores the best of the ranking)."""
+    total = sum(weights.values())
+    return total if strategy == "minmax" else total / (rrf_k + 1)
+
+
 def fuse(
     rankings: Mapping[str, Ranking], weights: Mapping[str, float], *, strategy: str = "rrf", rrf_k: int = 60
 ) -> list[tuple[str, float]]:

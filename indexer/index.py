@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import closing
 from datetime import date
 from pathlib import Path
@@ -17,13 +18,14 @@ from indexer.build import add_documents, build_index, remove_documents
 from indexer.dense import DenseIndex
 from indexer.embedder import Embedder
 from indexer.errors import IndexCorruptError, InvalidQueryError, UnknownIdError
-from indexer.fusion import fuse
+from indexer.fusion import best_possible_score, fuse
+from indexer.jurisdiction import Item, named_regions, step_back_other_regions
 from indexer.manifest import check_format, check_model, manifest_tokenizer
 from indexer.records import SEARCH_MODES, Hit, SearchFilters
 from indexer.settings import IndexSettings
 from indexer.tokenizer import Tokenizer
 
-__all__ = ["PolicyIndex", "add_documents", "build_index", "remove_documents", "validate_query"]
+__all__ = ["PolicyIndex", "add_documents", "build_index", "fuse_hybrid", "remove_documents", "validate_query"]
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
@@ -73,6 +75,7 @@ class PolicyIndex:
             self._document_clauses[clause.document_id].append(row)
         document_row = {document.id: row for row, document in enumerate(documents)}
         self._document_list = documents
+        self.regions = frozenset(document.region for document in documents if document.region)
         self._passage_clause = np.array([self._clause_row[cid] for cid in passage_clause_ids], dtype=np.int64)
         clause_document = np.array([document_row[clause.document_id] for clause in clauses], dtype=np.int64)
         self._passage_document = (
@@ -151,8 +154,7 @@ class PolicyIndex:
         if mode in ("dense", "hybrid"):
             rankings["dense"] = self._dense_ranking(query, depth, allowed)
         if mode == "hybrid":
-            weights = {"bm25": self.settings.bm25_weight, "dense": self.settings.dense_weight}
-            fused = fuse(rankings, weights, strategy=self.settings.fusion, rrf_k=self.settings.rrf_k)
+            fused = fuse_hybrid(rankings, self.settings, self._region_of_row, self.preferred_regions(query))
         else:
             fused = rankings[mode]
         positions = {
@@ -173,6 +175,16 @@ class PolicyIndex:
                 )
             )
         return hits
+
+    def preferred_regions(self, query: str) -> frozenset[str]:
+        """Regions whose documents keep their full hybrid score for ``query``: the ones it names, and the
+        configured home region."""
+        return named_regions(query, self.regions) | named_regions(
+            self.settings.home_region or "", self.regions
+        )
+
+    def _region_of_row(self, row: int) -> str | None:
+        return self._documents[self._clauses[row].document_id].region
 
     def _bm25_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         scores = self.bm25.scores(self.tokenizer.tokenize(query))
@@ -241,6 +253,20 @@ class PolicyIndex:
         previous = self._clauses[rows[position - 1]].id if position > 0 else None
         following = self._clauses[rows[position + 1]].id if position + 1 < len(rows) else None
         return previous, following
+
+
+def fuse_hybrid(
+    rankings: Mapping[str, Sequence[tuple[Item, float]]],
+    settings: IndexSettings,
+    region_of: Callable[[Item], str | None],
+    preferred_regions: Collection[str],
+) -> list[tuple[Item, float]]:
+    """The hybrid ranking as ``PolicyIndex.search`` makes it: the BM25 and dense rankings fused as
+    ``settings`` say, then documents of regions not preferred step back (see ``indexer.jurisdiction``)."""
+    weights = {"bm25": settings.bm25_weight, "dense": settings.dense_weight}
+    fused = fuse(rankings, weights, strategy=settings.fusion, rrf_k=settings.rrf_k)
+    best = best_possible_score(weights, strategy=settings.fusion, rrf_k=settings.rrf_k)
+    return step_back_other_regions(fused, region_of, preferred_regions, settings.other_region_penalty * best)
 
 
 def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> None:

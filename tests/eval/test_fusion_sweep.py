@@ -33,7 +33,7 @@ def test_command_prints_one_row_per_variant(seed_index: Path, capsys) -> None:
     assert main(["--queries", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| fusion | recall@1 | recall@10 | recall@100 | mrr@10 |"
-    assert lines[2].startswith("| min-max, equal weights | ") and len(lines) == 2 + 10
+    assert lines[2].startswith("| min-max, equal weights | ") and len(lines) == 2 + 13
 
 
 def test_a_missing_index_is_a_one_line_error(tmp_path: Path, capsys) -> None:

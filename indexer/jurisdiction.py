@@ -1,0 +1,52 @@
+"""Jurisdiction in ranking: a local regulation answers questions about its own place.
+
+A question that names no place is answered from national documents first; one that names 深圳 from 深圳's
+documents and national ones. Documents of other places are not filtered out, they step back by a fixed
+amount of fused score, so a local clause that matches clearly better still comes first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from corpus.normalize import fold
+
+Item = TypeVar("Item", bound=Hashable)
+
+_PLACE_ENDING = re.compile(r"(?:省|市|自治区|特别行政区|自治州|自治县|县|新区)$")
+
+
+def region_names(region: str) -> tuple[str, ...]:
+    """How a question may name ``region``: 郑州市 → (郑州市, 郑州); 深圳 → (深圳,)."""
+    short = _PLACE_ENDING.sub("", region)
+    return (region, short) if short != region and len(short) >= 2 else (region,)
+
+
+def named_regions(query: str, regions: Iterable[str]) -> frozenset[str]:
+    """The ``regions`` that ``query`` names, in full or without 省/市/县 (traditional characters too)."""
+    folded = fold(query)
+    return frozenset(
+        region for region in regions if any(fold(name) in folded for name in region_names(region))
+    )
+
+
+def step_back_other_regions(
+    fused: Sequence[tuple[Item, float]],
+    region_of: Callable[[Item], str | None],
+    preferred: Collection[str],
+    penalty: float,
+) -> list[tuple[Item, float]]:
+    """``fused`` re-sorted after lowering by ``penalty`` the score of every item whose region is set and
+    not ``preferred``; national items (region None) and preferred ones keep theirs. Ties keep order."""
+    if penalty == 0:
+        return list(fused)
+    adjusted = [
+        (
+            item,
+            score - penalty if (region := region_of(item)) is not None and region not in preferred else score,
+        )
+        for item, score in fused
+    ]
+    return sorted(adjusted, key=lambda entry: entry[1], reverse=True)

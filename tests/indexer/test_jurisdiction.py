@@ -1,0 +1,82 @@
+"""Documents of places a question does not name step back in hybrid search; named and home places do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer import Embedder, IndexSettings, PolicyIndex, build_index
+from indexer.jurisdiction import named_regions, region_names, step_back_other_regions
+
+SUPPORT = "第一条 科技企业孵化器可以享受房租补贴、税收减免和创业投资等扶持。\n"
+NATIONAL = "科技企业孵化器管理办法"
+LOCAL = "苏州市科技企业孵化器促进条例"
+QUESTION = "科技企业孵化器可以享受哪些扶持？"
+
+
+def test_region_names_and_named_regions() -> None:
+    assert region_names("郑州市") == ("郑州市", "郑州")
+    assert region_names("深圳") == ("深圳",)
+    assert region_names("景宁畲族自治县") == ("景宁畲族自治县", "景宁畲族")
+    regions = {"郑州市", "河南", "深圳", "广东"}
+    assert named_regions("郑州的孵化器有什么补贴", regions) == {"郑州市"}
+    assert named_regions("鄭州市和廣東的政策", regions) == {"郑州市", "广东"}  # traditional characters
+    assert named_regions("孵化器有什么补贴", regions) == frozenset()
+
+
+def test_step_back_lowers_only_other_places_and_keeps_ties_in_order() -> None:
+    regions = {"a": None, "b": "深圳", "c": "郑州市", "d": None}
+    fused = [("b", 1.0), ("c", 0.9), ("a", 0.8), ("d", 0.8)]
+    stepped = step_back_other_regions(fused, regions.get, {"郑州市"}, 0.3)
+    assert stepped == [("c", 0.9), ("a", 0.8), ("d", 0.8), ("b", pytest.approx(0.7))]
+    assert step_back_other_regions(fused, regions.get, set(), 0.0) == fused
+
+
+@pytest.fixture(scope="module")
+def twin_index(
+    tiny_corpus: Path, index_settings: IndexSettings, embedder: Embedder, tmp_path_factory
+) -> Path:
+    """The tiny corpus plus a national and a 苏州 document with the same clause."""
+    extra = tmp_path_factory.mktemp("twins")
+    (extra / "national.txt").write_text(f"{NATIONAL}\n\n{SUPPORT}", encoding="utf-8")
+    (extra / "local.txt").write_text(f"{LOCAL}\n\n{SUPPORT}", encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("twin-index")
+    build_index([tiny_corpus, extra], index_dir, index_settings, embedder=embedder, progress=False)
+    return index_dir
+
+
+def _scores(index_dir: Path, settings: IndexSettings, embedder: Embedder, query: str, mode: str) -> dict:
+    index = PolicyIndex.load(index_dir, settings, embedder=embedder)
+    hits = index.search(query, mode=mode, k=10)
+    return {hit.document.title: hit.score for hit in hits if hit.document.title in (NATIONAL, LOCAL)}
+
+
+def test_a_question_naming_no_place_puts_the_national_document_first(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
+    plain = _scores(twin_index, off, embedder, QUESTION, "hybrid")
+    stepped = _scores(twin_index, index_settings, embedder, QUESTION, "hybrid")
+    step = 0.25 * (index_settings.bm25_weight + index_settings.dense_weight)  # min-max: best score is 2
+    assert stepped[NATIONAL] == plain[NATIONAL]
+    assert stepped[LOCAL] == pytest.approx(plain[LOCAL] - step)
+    assert list(stepped) == [NATIONAL, LOCAL]
+    for mode in ("bm25", "dense"):  # the single retrievers rank as they are
+        assert _scores(twin_index, index_settings, embedder, QUESTION, mode) == _scores(
+            twin_index, off, embedder, QUESTION, mode
+        )
+
+
+@pytest.mark.parametrize(
+    ("query", "home_region"),
+    [("苏州的科技企业孵化器可以享受哪些扶持？", None), (QUESTION, "苏州"), (QUESTION, "苏州市")],
+)
+def test_a_named_or_home_place_keeps_its_documents_score(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder, query: str, home_region: str | None
+) -> None:
+    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
+    home = index_settings.model_copy(update={"home_region": home_region})
+    assert _scores(twin_index, home, embedder, query, "hybrid") == _scores(
+        twin_index, off, embedder, query, "hybrid"
+    )
