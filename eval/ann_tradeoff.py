@@ -1,0 +1,245 @@
+"""Exact or approximate FAISS search: what HNSW and IVF cost in recall, and what they save in time.
+
+    POLICYQA_HOME=data/home .venv/bin/python -m eval.ann_tradeoff --index-dir data/lawref-index \
+        --queries ../shared/eval/stard-train.jsonl --limit 300
+
+Takes the vectors of an index built with the exact flat index (the default), builds HNSW and IVF indexes of
+them exactly as ``policyqa index --ann hnsw|ivf`` would, and for every question compares each index's top k
+with the exact top k, one thread per search (as one request runs). Then it runs dense retrieval over the
+question file with each index in place of the flat one, at the search parameters policyqa uses, and judges it
+like ``policyqa eval --mode dense``. Prints two Markdown tables: the numbers behind the README's ANN advice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from corpus.errors import PolicyQAError
+from eval.errors import EvalError
+from eval.metrics import percentile
+from eval.queries import EvalQuery, load_queries
+from eval.runner import evaluate_mode
+from indexer import IndexSettings, PolicyIndex
+from indexer.dense import DenseIndex
+
+HNSW_EF_SEARCH = (64, 128, 256)
+IVF_NPROBE = (8, 32, 64)
+QUALITY_COLUMNS = ("recall@1", "recall@10", "recall@100", "mrr@10")
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """A dense index under test: what was asked for (and what it became), the index, its build time."""
+
+    label: str
+    dense: DenseIndex
+    build_seconds: float
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One way to search one index: its name, the parameter shown and the FAISS search parameters."""
+
+    name: str
+    parameter: str
+    parameters: faiss.SearchParameters | None
+
+
+@dataclass(frozen=True)
+class FidelityRow:
+    """How one probe did: latency and the share of the exact top k it found."""
+
+    name: str
+    parameter: str
+    build_seconds: float
+    size_mib: float
+    p50_ms: float
+    p95_ms: float
+    recall_of_exact: float
+
+
+def _size_mib(index: faiss.Index) -> float:
+    return len(faiss.serialize_index(index)) / 2**20
+
+
+def build_approximate(vectors: np.ndarray, passage_ids: np.ndarray, ann: str) -> BuiltIndex:
+    """``vectors`` indexed as ``policyqa index --ann ann`` would (IVF falls back to flat on few passages)."""
+    started = time.perf_counter()
+    dense = DenseIndex.build(vectors, passage_ids, ann)
+    seconds = time.perf_counter() - started
+    label = ann if dense.ann == ann else f"{ann} (built flat: {len(vectors)} passages)"
+    return BuiltIndex(label, dense, seconds)
+
+
+def _probes(built: BuiltIndex) -> list[Probe]:
+    dense = built.dense
+    if dense.ann == "hnsw":
+        return [
+            Probe(built.label, f"efSearch {ef}", faiss.SearchParametersHNSW(efSearch=ef))
+            for ef in HNSW_EF_SEARCH
+        ]
+    if dense.ann == "ivf":
+        lists = dense.index.nlist
+        return [
+            Probe(built.label, f"nprobe {n} of {lists}", faiss.SearchParametersIVF(nprobe=n))
+            for n in IVF_NPROBE
+            if n <= lists
+        ]
+    return [Probe(built.label, "exact", None)]
+
+
+def _search_all(
+    index: faiss.Index, queries: np.ndarray, k: int, parameters: faiss.SearchParameters | None
+) -> tuple[list[set[int]], list[float]]:
+    """Top-k rows and latency (ms) of each query, searched one at a time."""
+    found, latencies = [], []
+    for query in queries:
+        started = time.perf_counter()
+        _scores, rows = index.search(query.reshape(1, -1), k, params=parameters)
+        latencies.append((time.perf_counter() - started) * 1000)
+        found.append({int(row) for row in rows[0] if row >= 0})
+    return found, latencies
+
+
+def fidelity(built: Sequence[BuiltIndex], query_vectors: np.ndarray, k: int) -> list[FidelityRow]:
+    """For each index and each of its probes: latency and share of the exact top ``k`` found (the first
+    index must be the exact flat one)."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        exact, _latencies = _search_all(built[0].dense.index, query_vectors, k, None)
+        rows = []
+        for candidate in built:
+            for probe in _probes(candidate):
+                found, latencies = _search_all(candidate.dense.index, query_vectors, k, probe.parameters)
+                overlap = [
+                    len(got & wanted) / len(wanted)
+                    for got, wanted in zip(found, exact, strict=True)
+                    if wanted
+                ]
+                rows.append(
+                    FidelityRow(
+                        probe.name,
+                        probe.parameter,
+                        candidate.build_seconds,
+                        _size_mib(candidate.dense.index),
+                        percentile(latencies, 50),
+                        percentile(latencies, 95),
+                        float(np.mean(overlap)) if overlap else 1.0,
+                    )
+                )
+        return rows
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def dense_quality(
+    index: PolicyIndex, built: Sequence[BuiltIndex], queries: list[EvalQuery]
+) -> dict[str, dict[str, float]]:
+    """Dense-mode metrics over ``queries`` with each index in place (policyqa's own search parameters)."""
+    original = index.dense
+    results = {}
+    try:
+        for candidate in built:
+            index.dense = candidate.dense
+            results[candidate.label] = evaluate_mode(index, queries, "dense", progress=False).summary()
+    finally:
+        index.dense = original
+    return results
+
+
+def flat_vectors(index: PolicyIndex) -> np.ndarray:
+    """Every passage vector of ``index``; EvalError unless it was built with the exact flat index."""
+    if index.dense.ann != "flat":
+        raise EvalError(
+            f"the ANN trade-off is measured against the exact index; this one was built with --ann "
+            f"{index.dense.ann} (rebuild with --ann flat, the default)"
+        )
+    return index.dense.index.reconstruct_n(0, index.dense.index.ntotal)
+
+
+def embed_questions(index: PolicyIndex, queries: list[EvalQuery], progress: bool) -> np.ndarray:
+    """The query vectors of ``queries`` with the index's model and query prompt."""
+    vectors = [
+        index.embedder.embed_query(query.question)
+        for query in tqdm(queries, desc="embedding questions", unit="q", disable=not progress)
+    ]
+    return np.ascontiguousarray(np.vstack(vectors), dtype=np.float32)
+
+
+def fidelity_table(rows: list[FidelityRow], k: int) -> str:
+    """Markdown: one row per index and search parameter."""
+    lines = [
+        f"| index | search | build s | size MiB | p50 ms | p95 ms | share of exact top {k} |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row.name} | {row.parameter} | {row.build_seconds:.1f} | {row.size_mib:.1f} | {row.p50_ms:.2f} | "
+        f"{row.p95_ms:.2f} | {row.recall_of_exact:.3f} |"
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def quality_table(results: dict[str, dict[str, float]]) -> str:
+    """Markdown: dense retrieval quality per index."""
+    lines = ["| dense search with | " + " | ".join(QUALITY_COLUMNS) + " |", "|---|" + "---:|" * 4]
+    lines += [
+        f"| {name} | " + " | ".join(f"{metrics[column]:.3f}" for column in QUALITY_COLUMNS) + " |"
+        for name, metrics in results.items()
+    ]
+    return "\n".join(lines)
+
+
+def run(
+    index: PolicyIndex, queries: list[EvalQuery], *, k: int = 100, progress: bool = True
+) -> tuple[str, str]:
+    """Both tables for ``index`` (built flat) and ``queries``."""
+    vectors = flat_vectors(index)
+    query_vectors = embed_questions(index, queries, progress)
+    built = [BuiltIndex("flat", index.dense, 0.0)]
+    for ann in tqdm(("hnsw", "ivf"), desc="building HNSW and IVF", unit="index", disable=not progress):
+        built.append(build_approximate(vectors, index.dense.passage_ids, ann))
+    rows = fidelity(built, query_vectors, min(k, len(vectors)))
+    quality = dense_quality(index, built, queries)
+    return fidelity_table(rows, k), quality_table(quality)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, measure, print both tables; bad input is a one-line error (exit 1)."""
+    parser = argparse.ArgumentParser(prog="python -m eval.ann_tradeoff", description=__doc__.split("\n")[0])
+    parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
+    parser.add_argument(
+        "--index-dir", type=Path, help="a flat index (default: POLICYQA_INDEX_DIR or HOME/index)"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument("-k", type=int, default=100, help="how deep to compare with the exact ranking")
+    args = parser.parse_args(argv)
+    for name, value in (("--limit", args.limit), ("-k", args.k)):
+        if value is not None and value < 1:
+            parser.error(f"{name} must be at least 1, got {value}")
+    try:
+        queries = load_queries(args.queries)[: args.limit]
+        settings = IndexSettings()
+        index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
+        fidelity_markdown, quality_markdown = run(index, queries, k=args.k)
+    except PolicyQAError as error:
+        print(f"ann_tradeoff: error: {error}", file=sys.stderr)
+        return 1
+    print(fidelity_markdown)
+    print()
+    print(quality_markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
