@@ -27,6 +27,7 @@ from corpus.errors import PolicyQAError
 from eval.errors import EvalError
 from eval.metrics import percentile
 from eval.queries import EvalQuery, load_queries
+from eval.report import metrics_table
 from eval.runner import evaluate_mode
 from indexer import IndexSettings, PolicyIndex
 from indexer.dense import DenseIndex
@@ -190,16 +191,6 @@ def fidelity_table(rows: list[FidelityRow], k: int) -> str:
     return "\n".join(lines)
 
 
-def quality_table(results: dict[str, dict[str, float]]) -> str:
-    """Markdown: dense retrieval quality per index."""
-    lines = ["| dense search with | " + " | ".join(QUALITY_COLUMNS) + " |", "|---|" + "---:|" * 4]
-    lines += [
-        f"| {name} | " + " | ".join(f"{metrics[column]:.3f}" for column in QUALITY_COLUMNS) + " |"
-        for name, metrics in results.items()
-    ]
-    return "\n".join(lines)
-
-
 def run(
     index: PolicyIndex, queries: list[EvalQuery], *, k: int = 100, progress: bool = True
 ) -> tuple[str, str]:
@@ -211,7 +202,9 @@ def run(
         built.append(build_approximate(vectors, index.dense.passage_ids, ann))
     rows = fidelity(built, query_vectors, min(k, len(vectors)))
     quality = dense_quality(index, built, queries)
-    return fidelity_table(rows, k), quality_table(quality)
+    return fidelity_table(rows, k), metrics_table(
+        quality, row_label="dense search with", columns=QUALITY_COLUMNS
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

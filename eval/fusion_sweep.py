@@ -22,6 +22,7 @@ from tqdm import tqdm
 from corpus.errors import PolicyQAError
 from eval.metrics import mean_metrics, query_metrics
 from eval.queries import EvalQuery, load_queries
+from eval.report import metrics_table
 from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
 from indexer import IndexSettings, PolicyIndex
 from indexer.index import fuse_hybrid
@@ -94,16 +95,6 @@ def sweep(
     return {name: mean_metrics(metrics) for name, metrics in per_variant.items()}
 
 
-def sweep_table(results: dict[str, dict[str, float]]) -> str:
-    """A Markdown table, one row per variant."""
-    lines = ["| fusion | " + " | ".join(COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
-    lines += [
-        f"| {name} | " + " | ".join(f"{metrics[column]:.3f}" for column in COLUMNS) + " |"
-        for name, metrics in results.items()
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, sweep, print the table; a bad question file or index is a one-line error (exit 1)."""
     parser = argparse.ArgumentParser(prog="python -m eval.fusion_sweep", description=__doc__.split("\n")[0])
@@ -122,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyQAError as error:
         print(f"fusion_sweep: error: {error}", file=sys.stderr)
         return 1
-    print(sweep_table(sweep(index, queries)))
+    print(metrics_table(sweep(index, queries), row_label="fusion", columns=COLUMNS))
     return 0
 
 

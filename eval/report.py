@@ -18,15 +18,20 @@ METRIC_COLUMNS = (
 )
 
 
-def metrics_table(summaries: dict[str, dict[str, float]]) -> str:
-    """A Markdown table, one row per mode."""
+def metrics_table(
+    summaries: dict[str, dict[str, float]],
+    *,
+    row_label: str = "mode",
+    columns: tuple[str, ...] = METRIC_COLUMNS,
+) -> str:
+    """A Markdown table, one row per mode (or whatever ``row_label`` names), one column per metric."""
     lines = [
-        "| mode | " + " | ".join(METRIC_COLUMNS) + " |",
-        "|---|" + "---:|" * len(METRIC_COLUMNS),
+        f"| {row_label} | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
-    for mode, summary in summaries.items():
-        cells = [_format(name, summary[name]) for name in METRIC_COLUMNS]
-        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    for name, summary in summaries.items():
+        cells = [_format(column, summary[column]) for column in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
