@@ -29,8 +29,9 @@ from eval.metrics import percentile
 from eval.queries import EvalQuery, load_queries
 from eval.report import metrics_table
 from eval.runner import evaluate_mode
-from indexer import IndexSettings, PolicyIndex
+from indexer import PolicyIndex
 from indexer.dense import DenseIndex
+from indexer.settings import load_settings
 
 HNSW_EF_SEARCH = (64, 128, 256)
 IVF_NPROBE = (8, 32, 64)
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{name} must be at least 1, got {value}")
     try:
         queries = load_queries(args.queries)[: args.limit]
-        settings = IndexSettings()
+        settings = load_settings()
         index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
         fidelity_markdown, quality_markdown = run(index, queries, k=args.k)
     except PolicyQAError as error:

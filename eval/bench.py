@@ -25,6 +25,7 @@ from eval.files import directory_size
 from eval.metrics import percentile
 from eval.queries import load_queries
 from indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
+from indexer.settings import load_settings
 from indexer.store import current_version
 
 MIB = 1024 * 1024
@@ -68,7 +69,7 @@ def _build_child(paths: tuple[Path, ...], index_dir: Path, home: Path | None) ->
 
     ``home`` replaces POLICYQA_HOME (a fresh embedding cache) when given.
     """
-    settings = IndexSettings(home=home) if home else IndexSettings()
+    settings = load_settings(home=home)
     started = time.perf_counter()
     embedder = Embedder.from_settings(settings)
     model_seconds = time.perf_counter() - started
@@ -89,7 +90,7 @@ def _build_child(paths: tuple[Path, ...], index_dir: Path, home: Path | None) ->
 
 def _load_child(index_dir: Path, question: str) -> dict:
     """Runs in a fresh process: time a cold load (model included) and the first query of each mode."""
-    settings = IndexSettings()
+    settings = load_settings()
     started = time.perf_counter()
     index = PolicyIndex.load(index_dir, settings)
     load_seconds = time.perf_counter() - started
@@ -150,7 +151,7 @@ def run_bench(config: BenchConfig) -> dict:
         raise EvalError(
             "building needs an explicit --index-dir (its index is replaced), e.g. /tmp/bench-index"
         )
-    settings = IndexSettings()
+    settings = load_settings()
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
     result: dict = {"machine": machine(), "index_dir": str(index_dir)}

@@ -85,13 +85,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from eval.queries import load_queries
     from eval.report import markdown_report, metrics_table, rank_profile
     from eval.runner import evaluate_mode, resolve_modes, unresolved_labels
-    from indexer import IndexSettings, PolicyIndex, SearchFilters
+    from indexer import PolicyIndex, SearchFilters
+    from indexer.settings import load_settings
 
     modes = resolve_modes(args.mode)
     queries = load_queries(args.queries)[: args.limit]
     if args.report:
         ensure_writable(args.report)
-    settings = IndexSettings()
+    settings = load_settings()
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     filters = SearchFilters(document_id=args.document) if args.document else None
     results = [

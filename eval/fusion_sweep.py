@@ -27,6 +27,7 @@ from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
 from indexer import IndexSettings, PolicyIndex
 from indexer.index import fuse_hybrid
 from indexer.records import Hit
+from indexer.settings import load_settings
 
 RETRIEVER_DEPTH = 3 * SEARCH_DEPTH  # what each retriever ranks when hybrid search is asked for k = 100
 COLUMNS = ("recall@1", "recall@10", "recall@100", "mrr@10")
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--limit must be at least 1, got {args.limit}")
     try:
         queries = load_queries(args.queries)[: args.limit]
-        settings = IndexSettings()
+        settings = load_settings()
         index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     except PolicyQAError as error:
         print(f"fusion_sweep: error: {error}", file=sys.stderr)

@@ -23,8 +23,9 @@ from eval.labels import Label
 from eval.queries import EvalQuery, load_queries
 from eval.report import markdown_report, metrics_table, rank_profile
 from eval.runner import ModeResult, evaluate_mode, unresolved_labels
-from indexer import IndexSettings, PolicyIndex
+from indexer import PolicyIndex
 from indexer.records import SEARCH_MODES
+from indexer.settings import load_settings
 from service.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def make_results(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(0)
 
-    index = PolicyIndex.load(args.index_dir, IndexSettings())
+    index = PolicyIndex.load(args.index_dir, load_settings())
     manifest = index.manifest
     stard = evaluate_set(index, "STARD-train (real questions from the public)", args.stard, args.limit)
     seed = evaluate_set(index, "Seed document (plain-language questions, clause labels)", args.seed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from indexer.dense import ANN_TYPES
 from indexer.records import SEARCH_MODES, Hit, SearchFilters
-from indexer.settings import IndexSettings
+from indexer.settings import IndexSettings, load_settings
 
 SNIPPET_CHARS = 120
 _SPACE = re.compile(r"\s+")
@@ -40,12 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:
-    overrides = {
-        name: getattr(args, name)
-        for name in ("index_dir", "model", "ann")
-        if getattr(args, name, None) is not None
-    }
-    return IndexSettings(**overrides)
+    return load_settings(**{name: getattr(args, name, None) for name in ("index_dir", "model", "ann")})
 
 
 def run_index(args: argparse.Namespace) -> int:

@@ -27,6 +27,10 @@ class InvalidQueryError(PolicyQAError):
     """A query or search parameter that cannot be answered (empty, too long, unknown mode, bad k)."""
 
 
+class ConfigurationError(PolicyQAError):
+    """A setting (environment variable, .env entry or command-line option) with an invalid value."""
+
+
 class ModelLoadError(PolicyQAError):
     """The configured embedding model cannot be loaded (not available offline, corrupt, or unbuildable)."""
 

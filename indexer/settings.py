@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.errors import ConfigurationError
 
 DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
 
@@ -65,3 +67,19 @@ class IndexSettings(BaseSettings):
     def embedding_cache_path(self) -> Path:
         """SQLite file of cached passage embeddings, keyed by model and text."""
         return self.home / "embedding-cache.sqlite"
+
+
+Settings = TypeVar("Settings", bound=IndexSettings)
+
+
+def load_settings(settings_class: type[Settings] = IndexSettings, **overrides: object) -> Settings:
+    """``settings_class`` from the environment plus ``overrides`` (None values ignored); an invalid value
+    raises ConfigurationError naming the variable, not a pydantic traceback."""
+    try:
+        return settings_class(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"POLICYQA_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ConfigurationError(f"invalid setting: {problems}") from None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from corpus.errors import PolicyQAError
 from indexer.settings import IndexSettings
+from indexer.settings import load_settings as load_index_settings
 
 # Minimum best-sentence similarity for /ask to answer. Calibrated with eval/calibrate_no_answer.py on the
 # demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions
@@ -47,18 +47,7 @@ class ServiceSettings(IndexSettings):
         return value
 
 
-class ConfigurationError(PolicyQAError):
-    """A setting (environment variable, .env entry or command-line option) with an invalid value."""
-
-
 def load_settings(**overrides: object) -> ServiceSettings:
     """``ServiceSettings`` from the environment plus ``overrides`` (None values ignored); an invalid
     value raises ConfigurationError naming the variable, not a pydantic traceback."""
-    try:
-        return ServiceSettings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"POLICYQA_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
-            for problem in error.errors()
-        )
-        raise ConfigurationError(f"invalid setting: {problems}") from None
+    return load_index_settings(ServiceSettings, **overrides)

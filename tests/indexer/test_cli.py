@@ -144,3 +144,25 @@ def test_index_of_nothing_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixt
     (tmp_path / "empty").mkdir()
     code, _out, err = run(capsys, "index", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index"))
     assert code == 1 and "no document could be indexed" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv"),
+    [
+        ("POLICYQA_OTHER_REGION_PENALTY", "2", ("search", DEMO_QUERY)),
+        ("POLICYQA_BM25_WEIGHT", "-1", ("search", DEMO_QUERY, "--mode", "bm25")),
+        ("POLICYQA_ANN", "lsh", ("index", "corpus/samples", "--index-dir", "/nonexistent/never-written")),
+        ("POLICYQA_BATCH_SIZE", "many", ("eval", "--queries", "eval/data/seed_questions.jsonl")),
+    ],
+)
+def test_an_invalid_setting_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    argv: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"policyqa: error: invalid setting: {variable}: ")

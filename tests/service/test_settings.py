@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.settings import DEFAULT_ANSWER_THRESHOLD, ConfigurationError, load_settings
+from indexer.errors import ConfigurationError
+from service.settings import DEFAULT_ANSWER_THRESHOLD, load_settings
 
 
 def test_environment_values_are_read(monkeypatch, tmp_path):
