@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.fusion import fuse, min_max_fusion, reciprocal_rank_fusion
+from indexer.fusion import best_possible_score, fuse, min_max_fusion, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -45,3 +45,11 @@ def test_fuse_by_name() -> None:
     assert fuse(rankings, {}, strategy="minmax") == [("a", 2.0)]
     with pytest.raises(ValueError, match="rrf, minmax"):
         fuse(rankings, {}, strategy="borda")
+
+
+@pytest.mark.parametrize(("strategy", "rrf_k"), [("minmax", 60), ("rrf", 60), ("rrf", 10)])
+def test_best_possible_score_is_what_an_item_first_everywhere_gets(strategy: str, rrf_k: int) -> None:
+    rankings = {"bm25": [("a", 9.0), ("b", 5.0), ("c", 1.0)], "dense": [("a", 0.9), ("c", 0.5), ("b", 0.4)]}
+    weights = {"bm25": 1.5, "dense": 0.5}
+    fused = fuse(rankings, weights, strategy=strategy, rrf_k=rrf_k)
+    assert fused[0] == ("a", pytest.approx(best_possible_score(weights, strategy=strategy, rrf_k=rrf_k)))
