@@ -19,7 +19,7 @@ from indexer.dense import DenseIndex
 from indexer.embedder import Embedder
 from indexer.errors import IndexCorruptError, InvalidQueryError, UnknownIdError
 from indexer.fusion import best_possible_score, fuse
-from indexer.jurisdiction import Item, named_regions, step_back_other_regions
+from indexer.jurisdiction import Item, named_regions, same_region, step_back_other_regions
 from indexer.manifest import check_format, check_model, manifest_tokenizer
 from indexer.records import SEARCH_MODES, Hit, SearchFilters
 from indexer.settings import IndexSettings
@@ -295,11 +295,12 @@ def _passes(document: Document, filters: SearchFilters) -> bool:
         wanted is not None and wanted != actual
         for wanted, actual in (
             (filters.document_id, document.id),
-            (filters.region, document.region),
             (filters.issuer, document.issuer),
             (filters.doc_type, document.doc_type),
         )
     ):
+        return False
+    if filters.region is not None and not (document.region and same_region(filters.region, document.region)):
         return False
     if filters.date_from is None and filters.date_to is None:
         return True

@@ -24,6 +24,11 @@ def region_names(region: str) -> tuple[str, ...]:
     return (region, short) if short != region and len(short) >= 2 else (region,)
 
 
+def same_region(a: str, b: str) -> bool:
+    """Whether two region names mean the same place: 江苏 = 江苏省, 郑州 = 郑州市, 鄭州市 = 郑州市."""
+    return fold(region_names(a)[-1]) == fold(region_names(b)[-1])
+
+
 def named_regions(query: str, regions: Iterable[str]) -> frozenset[str]:
     """The ``regions`` that ``query`` names, in full or without 省/市/县 (traditional characters too)."""
     folded = fold(query)

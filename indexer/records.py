@@ -14,7 +14,7 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
 @dataclass(frozen=True)
 class SearchFilters:
     """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive;
-    ``document_id`` searches inside one document."""
+    ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省)."""
 
     document_id: str | None = None
     region: str | None = None

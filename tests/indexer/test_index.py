@@ -108,6 +108,9 @@ def test_filters(tiny_index: PolicyIndex) -> None:
         if hit.document.date and hit.document.date >= "2021-05-21"
     ]
     assert tiny_index.search("防汛", filters=SearchFilters(region="火星")) == []
+    for region in ("南京市", "南京"):  # stored as 南京市; 南京 means the same place
+        in_nanjing = tiny_index.search("防汛", k=20, filters=SearchFilters(region=region))
+        assert in_nanjing and {hit.document.region for hit in in_nanjing} == {"南京市"}
     with pytest.raises(InvalidQueryError, match="yyyy-mm-dd"):
         tiny_index.search("防汛", filters=SearchFilters(date_from="2021/05/01"))
     with pytest.raises(InvalidQueryError, match="yyyy-mm-dd"):  # well-formed, but no 13th month

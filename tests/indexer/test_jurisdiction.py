@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from indexer.jurisdiction import named_regions, region_names, step_back_other_regions
+from indexer.jurisdiction import named_regions, region_names, same_region, step_back_other_regions
 
 SUPPORT = "第一条 科技企业孵化器可以享受房租补贴、税收减免和创业投资等扶持。\n"
 NATIONAL = "科技企业孵化器管理办法"
@@ -23,6 +23,11 @@ def test_region_names_and_named_regions() -> None:
     assert named_regions("郑州的孵化器有什么补贴", regions) == {"郑州市"}
     assert named_regions("鄭州市和廣東的政策", regions) == {"郑州市", "广东"}  # traditional characters
     assert named_regions("孵化器有什么补贴", regions) == frozenset()
+
+
+def test_same_region_ignores_the_administrative_suffix() -> None:
+    assert same_region("江苏", "江苏省") and same_region("郑州市", "郑州") and same_region("鄭州市", "郑州市")
+    assert not same_region("江苏", "浙江") and not same_region("苏州市", "苏州工业园区")
 
 
 def test_step_back_lowers_only_other_places_and_keeps_ties_in_order() -> None:
