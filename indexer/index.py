@@ -76,6 +76,7 @@ class PolicyIndex:
         document_row = {document.id: row for row, document in enumerate(documents)}
         self._document_list = documents
         self.regions = frozenset(document.region for document in documents if document.region)
+        self._home_regions = named_regions(settings.home_region or "", self.regions)
         self._passage_clause = np.array([self._clause_row[cid] for cid in passage_clause_ids], dtype=np.int64)
         clause_document = np.array([document_row[clause.document_id] for clause in clauses], dtype=np.int64)
         self._passage_document = (
@@ -179,9 +180,7 @@ class PolicyIndex:
     def preferred_regions(self, query: str) -> frozenset[str]:
         """Regions whose documents keep their full hybrid score for ``query``: the ones it names, and the
         configured home region."""
-        return named_regions(query, self.regions) | named_regions(
-            self.settings.home_region or "", self.regions
-        )
+        return named_regions(query, self.regions) | self._home_regions
 
     def _region_of_row(self, row: int) -> str | None:
         return self._documents[self._clauses[row].document_id].region
