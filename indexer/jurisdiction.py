@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 from corpus.normalize import fold
@@ -26,7 +27,12 @@ def region_names(region: str) -> tuple[str, ...]:
 
 def same_region(a: str, b: str) -> bool:
     """Whether two region names mean the same place: 江苏 = 江苏省, 郑州 = 郑州市, 鄭州市 = 郑州市."""
-    return fold(region_names(a)[-1]) == fold(region_names(b)[-1])
+    return _place_key(a) == _place_key(b)
+
+
+@lru_cache(maxsize=4096)  # a filtered search compares every document's region with the filter's
+def _place_key(region: str) -> str:
+    return fold(region_names(region)[-1])
 
 
 def named_regions(query: str, regions: Iterable[str]) -> frozenset[str]:
