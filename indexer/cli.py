@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--doc-type", help="only documents of this type (意见, 通知, 办法, 条例…)")
     search.add_argument("--date-from", metavar="YYYY-MM-DD", help="only documents dated on or after")
     search.add_argument("--date-to", metavar="YYYY-MM-DD", help="only documents dated on or before")
+    search.add_argument(
+        "--home-region",
+        metavar="PLACE",
+        help="where the asker is (江苏, 苏州市): its documents never step back; default POLICYQA_HOME_REGION",
+    )
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.set_defaults(func=run_search)
 
@@ -77,7 +82,7 @@ def run_search(args: argparse.Namespace) -> int:
         date_from=args.date_from,
         date_to=args.date_to,
     )
-    hits = index.search(args.query, mode=args.mode, k=args.k, filters=filters)
+    hits = index.search(args.query, mode=args.mode, k=args.k, filters=filters, home_region=args.home_region)
     if args.json:
         payload = {"query": args.query, "mode": args.mode, "hits": [hit_json(hit) for hit in hits]}
         print(json.dumps(payload, ensure_ascii=False, indent=2))

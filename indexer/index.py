@@ -143,9 +143,18 @@ class PolicyIndex:
         )
 
     def search(
-        self, query: str, *, mode: str = "hybrid", k: int = 10, filters: SearchFilters | None = None
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        home_region: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` best clauses for ``query``; InvalidQueryError on an empty/long query, bad mode or k."""
+        """The ``k`` best clauses for ``query``; InvalidQueryError on an empty/long query, bad mode or k.
+
+        ``home_region`` is where the asker is (江苏, 苏州市): for this search it replaces the configured
+        home region, whose documents never step back in hybrid ranking; blank means not given."""
         query = validate_query(query, mode, k)
         allowed = self._allowed_passages(filters)
         depth = max(MIN_CANDIDATES, 3 * k)
@@ -155,7 +164,8 @@ class PolicyIndex:
         if mode in ("dense", "hybrid"):
             rankings["dense"] = self._dense_ranking(query, depth, allowed)
         if mode == "hybrid":
-            fused = fuse_hybrid(rankings, self.settings, self._region_of_row, self.preferred_regions(query))
+            preferred = self.preferred_regions(query, home_region)
+            fused = fuse_hybrid(rankings, self.settings, self._region_of_row, preferred)
         else:
             fused = rankings[mode]
         positions = {
@@ -177,10 +187,12 @@ class PolicyIndex:
             )
         return hits
 
-    def preferred_regions(self, query: str) -> frozenset[str]:
-        """Regions whose documents keep their full hybrid score for ``query``: the ones it names, and the
-        configured home region."""
-        return named_regions(query, self.regions) | self._home_regions
+    def preferred_regions(self, query: str, home_region: str | None = None) -> frozenset[str]:
+        """Regions whose documents keep their full hybrid score for ``query``: the ones it names, and
+        ``home_region`` (the configured home region when None or blank)."""
+        given = (home_region or "").strip()
+        home = named_regions(given, self.regions) if given else self._home_regions
+        return named_regions(query, self.regions) | home
 
     def _region_of_row(self, row: int) -> str | None:
         return self._documents[self._clauses[row].document_id].region

@@ -22,15 +22,31 @@ class Answerer:
         self.sentence_vectors = SentenceVectors(embedder)
         self.threshold = threshold
 
-    def answer(self, index: PolicyIndex, question: str, *, k: int, filters: SearchFilters | None) -> Answer:
+    def answer(
+        self,
+        index: PolicyIndex,
+        question: str,
+        *,
+        k: int,
+        filters: SearchFilters | None,
+        home_region: str | None = None,
+    ) -> Answer:
         """The extractive answer to ``question``, or a no-answer below the threshold."""
-        return compose_answer(self.candidates(index, question, k=k, filters=filters), self.threshold)
+        candidates = self.candidates(index, question, k=k, filters=filters, home_region=home_region)
+        return compose_answer(candidates, self.threshold)
 
     def candidates(
-        self, index: PolicyIndex, question: str, *, k: int, filters: SearchFilters | None
+        self,
+        index: PolicyIndex,
+        question: str,
+        *,
+        k: int,
+        filters: SearchFilters | None,
+        home_region: str | None = None,
     ) -> list[Candidate]:
-        """The scored sentences of the top clauses (hybrid search) an answer is drawn from."""
-        hits = index.search(question, mode="hybrid", k=k, filters=filters)
+        """The scored sentences of the top clauses (hybrid search, ``home_region`` as in
+        ``PolicyIndex.search``) an answer is drawn from."""
+        hits = index.search(question, mode="hybrid", k=k, filters=filters, home_region=home_region)
         return score_candidates(
             question,
             self.tokenizer.tokenize(question),

@@ -12,6 +12,11 @@ from indexer.errors import InvalidQueryError
 from indexer.records import SearchFilters
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
+MAX_HOME_REGION_CHARS = 50
+HOME_REGION_DESCRIPTION = (
+    "where the asker is (江苏, 苏州市): hybrid ranking keeps that place's documents whole, as it does for "
+    "places the question names; replaces the service's POLICYQA_HOME_REGION for this request"
+)
 
 DOCUMENT_EXAMPLE = {
     "id": "000_a0c1336e9725a78b",
@@ -113,6 +118,9 @@ class AskRequest(BaseModel):
     question: str
     k: int = Field(default=3, ge=1, le=100, description="top clauses whose sentences may be quoted")
     filters: Filters | None = None
+    home_region: str | None = Field(
+        default=None, max_length=MAX_HOME_REGION_CHARS, description=HOME_REGION_DESCRIPTION, examples=["江苏"]
+    )
 
 
 class Citation(BaseModel):

@@ -17,7 +17,7 @@ def ask(body: AskRequest, index: IndexDep, answerer: AnswererDep, settings: Sett
     ``no_answer`` when the collection does not cover the question."""
     question = checked_text(body.question, settings.max_query_chars, "question")
     filters = body.filters.to_search_filters() if body.filters else None
-    answer = answerer.answer(index, question, k=body.k, filters=filters)
+    answer = answerer.answer(index, question, k=body.k, filters=filters, home_region=body.home_region)
     citations = [
         Citation(
             n=number,

@@ -13,7 +13,15 @@ from indexer.tokenizer import normalize
 from service.deps import IndexDep, SettingsDep, TokenizerDep
 from service.highlight import highlight_spans
 from service.limits import checked_text
-from service.schemas import DocumentMeta, Filters, SearchHit, SearchResponse, error_responses
+from service.schemas import (
+    HOME_REGION_DESCRIPTION,
+    MAX_HOME_REGION_CHARS,
+    DocumentMeta,
+    Filters,
+    SearchHit,
+    SearchResponse,
+    error_responses,
+)
 
 router = APIRouter(tags=["search"])
 
@@ -34,6 +42,10 @@ def search(
     doc_type: Annotated[str | None, Query(examples=["意见"])] = None,
     date_from: Annotated[date | None, Query(description="yyyy-mm-dd, inclusive")] = None,
     date_to: Annotated[date | None, Query(description="yyyy-mm-dd, inclusive")] = None,
+    home_region: Annotated[
+        str | None,
+        Query(max_length=MAX_HOME_REGION_CHARS, description=HOME_REGION_DESCRIPTION, examples=["江苏"]),
+    ] = None,
 ) -> SearchResponse:
     """Search clauses by keywords or meaning (``mode``), optionally filtered by document metadata."""
     query = checked_text(q, settings.max_query_chars, "q")
@@ -46,7 +58,7 @@ def search(
         date_to=date_to,
     ).to_search_filters()
     started = time.perf_counter()
-    hits = index.search(query, mode=mode, k=k, filters=filters)
+    hits = index.search(query, mode=mode, k=k, filters=filters, home_region=home_region)
     terms = tokenizer.tokenize(query)
     results = [
         SearchHit(

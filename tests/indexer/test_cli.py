@@ -78,6 +78,24 @@ def test_search_text_output_and_filters(tiny_index_dir: Path, capsys: pytest.Cap
     assert code == 1 and err.strip() == "policyqa: error: no document with id 'nope'"
 
 
+def test_search_home_region_keeps_its_documents_whole(
+    tiny_index_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def scores(*extra: str) -> dict[tuple[str, str], float]:
+        argv = ("search", "防汛", "--index-dir", str(tiny_index_dir), "-k", "50", "--json", *extra)
+        code, out, _err = run(capsys, *argv)
+        assert code == 0
+        return {(hit["document"]["title"], hit["clause_id"]): hit["score"] for hit in json.loads(out)["hits"]}
+
+    elsewhere, at_home = scores(), scores("--home-region", "南京市")
+    assert set(elsewhere) == set(at_home)
+    step = 0.5  # a quarter of min-max's best score, 2
+    for (title, clause_id), score in at_home.items():
+        local = title.startswith("南京市")
+        assert score == pytest.approx(elsewhere[title, clause_id] + (step if local else 0), abs=1e-5)
+    assert any(title.startswith("南京市") for title, _ in at_home)
+
+
 def test_index_command_prints_a_summary(
     tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -51,9 +51,16 @@ def twin_index(
     return index_dir
 
 
-def _scores(index_dir: Path, settings: IndexSettings, embedder: Embedder, query: str, mode: str) -> dict:
+def _scores(
+    index_dir: Path,
+    settings: IndexSettings,
+    embedder: Embedder,
+    query: str,
+    mode: str,
+    home_region: str | None = None,
+) -> dict:
     index = PolicyIndex.load(index_dir, settings, embedder=embedder)
-    hits = index.search(query, mode=mode, k=10)
+    hits = index.search(query, mode=mode, k=10, home_region=home_region)
     return {hit.document.title: hit.score for hit in hits if hit.document.title in (NATIONAL, LOCAL)}
 
 
@@ -85,3 +92,24 @@ def test_a_named_or_home_place_keeps_its_documents_score(
     assert _scores(twin_index, home, embedder, query, "hybrid") == _scores(
         twin_index, off, embedder, query, "hybrid"
     )
+
+
+@pytest.mark.parametrize("configured", [None, "北京"])
+def test_the_askers_home_region_replaces_the_configured_one_for_one_search(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder, configured: str | None
+) -> None:
+    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
+    settings = index_settings.model_copy(update={"home_region": configured})
+    whole = _scores(twin_index, off, embedder, QUESTION, "hybrid")
+    assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="苏州市") == whole
+    assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="蘇州") == whole
+
+
+def test_a_blank_home_region_keeps_the_configured_one(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    at_home = index_settings.model_copy(update={"home_region": "苏州"})
+    whole = _scores(twin_index, at_home, embedder, QUESTION, "hybrid")
+    assert _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="  ") == whole
+    elsewhere = _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="北京")
+    assert elsewhere[LOCAL] < whole[LOCAL] and elsewhere[NATIONAL] == whole[NATIONAL]

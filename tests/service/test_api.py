@@ -93,6 +93,19 @@ def test_filters_restrict_the_documents(server):
     assert before and second_id not in {hit["document"]["id"] for hit in before}
 
 
+def test_the_askers_home_region_keeps_its_documents_whole(server):
+    question = "人才公寓的租金怎么确定？"
+    with server.client() as client:
+        plain = client.get("/search", params={"q": question, "k": 3}).json()["hits"]
+        at_home = client.get("/search", params={"q": question, "k": 3, "home_region": "苏州"}).json()["hits"]
+        answer = client.post("/ask", json={"question": question, "home_region": "苏州市"}).json()
+    rent = clause_by_number(server, "第四条").id
+    plain_score = next(hit["score"] for hit in plain if hit["clause_id"] == rent)
+    home_score = next(hit["score"] for hit in at_home if hit["clause_id"] == rent)
+    assert home_score == pytest.approx(plain_score + 0.5, abs=1e-5)  # 0.25 of min-max's best score, 2
+    assert answer["citations"][0]["clause_id"] == rent
+
+
 def test_search_and_ask_inside_one_document(server):
     seed_id = server.seed.document.id
     with server.client() as client:
@@ -312,6 +325,7 @@ def test_without_a_configured_key_writes_are_disabled(keyless_server: str):
         ({"q": "人才", "mode": "fuzzy"}, "mode: Input should be 'bm25', 'dense' or 'hybrid'"),
         ({"q": "人才", "date_from": "2020-13-01"}, "date_from: Input should be a valid date"),
         ({"q": "人才", "date_from": "2020-05-01", "date_to": "2020-01-01"}, "is after date_to"),
+        ({"q": "人才", "home_region": "江" * 51}, "home_region: String should have at most 50 characters"),
         ({}, "q: Field required"),
     ],
 )
@@ -333,6 +347,7 @@ def test_bad_search_input_is_a_422_with_a_message(server, params, message):
             {"question": "人才", "filters": {"date_to": "yesterday"}},
             "filters.date_to: Input should be a valid",
         ),
+        ({"question": "人才", "home_region": "江" * 51}, "home_region: String should have at most 50"),
         ({}, "question: Field required"),
     ],
 )
