@@ -1,5 +1,5 @@
 """Documents in, clauses out: loading, cleaning, metadata and clause segmentation of Chinese policy texts."""
 
-from corpus.parse import iter_document_files, parse_file, parse_paths
+from policyqa.corpus.parse import iter_document_files, parse_file, parse_paths
 
 __all__ = ["iter_document_files", "parse_file", "parse_paths"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from corpus.normalize import fold
-from corpus.source import SourceText
+from policyqa.corpus.normalize import fold
+from policyqa.corpus.source import SourceText
 
 CHROME_LINES = frozenset(
     {

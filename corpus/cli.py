@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from corpus.model import ParsedDocument
-from corpus.parse import parse_file
+from policyqa.corpus.model import ParsedDocument
+from policyqa.corpus.parse import parse_file
 
 _PREVIEW_CHARS = 40
 

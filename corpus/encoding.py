@@ -12,7 +12,7 @@ import re
 
 from charset_normalizer import from_bytes
 
-from corpus.normalize import fold
+from policyqa.corpus.normalize import fold
 
 # The most frequent Chinese characters of policy and legal text (simplified forms).
 _COMMON = frozenset(

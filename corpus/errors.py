@@ -1,11 +1,8 @@
-"""Domain errors. ``PolicyQAError`` is the root every package's errors derive from, so the CLI and
-the service can turn any of them into a clear message instead of a traceback."""
+"""Errors of the corpus package (documents that cannot be loaded or parsed)."""
 
 from pathlib import Path
 
-
-class PolicyQAError(Exception):
-    """Base of all expected, user-facing errors."""
+from policyqa.errors import PolicyQAError
 
 
 class DocumentError(PolicyQAError):

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from corpus.encoding import UndecodableError, decode_text
-from corpus.errors import DocumentError
+from policyqa.corpus.encoding import UndecodableError, decode_text
+from policyqa.corpus.errors import DocumentError
 
 log = logging.getLogger(__name__)
 

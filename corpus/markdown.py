@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from corpus.source import SourceText
+from policyqa.corpus.source import SourceText
 
 INFO_END = "<!-- INFO END -->"
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)

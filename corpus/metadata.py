@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from corpus.cleaning import DOC_NUMBER
-from corpus.normalize import fold
+from policyqa.corpus.cleaning import DOC_NUMBER
+from policyqa.corpus.normalize import fold
 
 _PREFIX = re.compile(r"^\s*【([^】]{1,12})】\s*")
 _YEAR_PREFIX = re.compile(r"^\s*[(（]\s*((?:19|20)\d{2})\s*[)）]\s*")

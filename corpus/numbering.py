@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from corpus.normalize import fold
+from policyqa.corpus.normalize import fold
 
 _DIGITS = {
     "〇": 0,

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from corpus import metadata
-from corpus.cleaning import read_plain
-from corpus.errors import DocumentError
-from corpus.loaders import SUPPORTED_SUFFIXES, load_text
-from corpus.markdown import is_hidden_page, read_markdown, split_front_matter
-from corpus.model import Document, ParsedDocument
-from corpus.normalize import fold
-from corpus.segment import segment
-from corpus.source import SourceText
-from corpus.structure import find_markers
+from policyqa.corpus import metadata
+from policyqa.corpus.cleaning import read_plain
+from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.loaders import SUPPORTED_SUFFIXES, load_text
+from policyqa.corpus.markdown import is_hidden_page, read_markdown, split_front_matter
+from policyqa.corpus.model import Document, ParsedDocument
+from policyqa.corpus.normalize import fold
+from policyqa.corpus.segment import segment
+from policyqa.corpus.source import SourceText
+from policyqa.corpus.structure import find_markers
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corpus.model import Clause, Span
-from corpus.numbering import int_to_chinese
-from corpus.structure import ARTICLE, CN_COMMA, Marker
+from policyqa.corpus.model import Clause, Span
+from policyqa.corpus.numbering import int_to_chinese
+from policyqa.corpus.structure import ARTICLE, CN_COMMA, Marker
 
 PREAMBLE = "前言"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from corpus.normalize import fold
-from corpus.numbering import NUMERAL, NUMERAL_CHARS, chinese_to_int, int_to_chinese
+from policyqa.corpus.normalize import fold
+from policyqa.corpus.numbering import NUMERAL, NUMERAL_CHARS, chinese_to_int, int_to_chinese
 
 ARTICLE = "article"
 CN_COMMA = "cn_comma"  # 一、

@@ -1,6 +1,6 @@
 """Exact or approximate FAISS search: what HNSW and IVF cost in recall, and what they save in time.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m eval.ann_tradeoff --index-dir data/lawref-index \
+    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.ann_tradeoff --index-dir data/lawref-index \
         --queries ../shared/eval/stard-train.jsonl --limit 300
 
 Takes the vectors of an index built with the exact flat index (the default), builds HNSW and IVF indexes of
@@ -23,15 +23,15 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from corpus.errors import PolicyQAError
-from eval.errors import EvalError
-from eval.metrics import percentile
-from eval.queries import EvalQuery, load_queries
-from eval.report import metrics_table
-from eval.runner import evaluate_mode
-from indexer import PolicyIndex
-from indexer.dense import DenseIndex
-from indexer.settings import load_settings
+from policyqa.errors import PolicyQAError
+from policyqa.eval.errors import EvalError
+from policyqa.eval.metrics import percentile
+from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.report import metrics_table
+from policyqa.eval.runner import evaluate_mode
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.settings import load_settings
 
 HNSW_EF_SEARCH = (64, 128, 256)
 IVF_NPROBE = (8, 32, 64)
@@ -210,7 +210,9 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure, print both tables; bad input is a one-line error (exit 1)."""
-    parser = argparse.ArgumentParser(prog="python -m eval.ann_tradeoff", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m policyqa.eval.ann_tradeoff", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
     parser.add_argument(
         "--index-dir", type=Path, help="a flat index (default: POLICYQA_INDEX_DIR or HOME/index)"

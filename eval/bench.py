@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from eval.errors import EvalError
-from eval.files import directory_size
-from eval.metrics import percentile
-from eval.queries import load_queries
-from indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
-from indexer.settings import load_settings
-from indexer.store import current_version
+from policyqa.eval.errors import EvalError
+from policyqa.eval.files import directory_size
+from policyqa.eval.metrics import percentile
+from policyqa.eval.queries import load_queries
+from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
+from policyqa.indexer.settings import load_settings
+from policyqa.indexer.store import current_version
 
 MIB = 1024 * 1024
 
@@ -171,7 +171,7 @@ def run_bench(config: BenchConfig) -> dict:
 
 def _http_bench(index_dir: Path, questions: list[str], config: BenchConfig) -> dict:
     try:
-        from eval.http_load import ENDPOINTS, load_test, running_server
+        from policyqa.eval.http_load import ENDPOINTS, load_test, running_server
     except ImportError as error:
         raise EvalError(
             f"the HTTP benchmark needs httpx ({error}); pip install httpx, or pass --no-http"

@@ -9,7 +9,7 @@ refused); among equally good thresholds the one in the widest gap between observ
 sits in the middle of that gap. For comparison the script shows how mixing in term overlap would separate
 the two sets, and how often an answered in-domain question quotes a relevant clause first.
 
-    .venv/bin/python -m eval.calibrate_no_answer [--index-dir DIR]
+    .venv/bin/python -m policyqa.eval.calibrate_no_answer [--index-dir DIR]
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.labels import Label, judge
-from eval.queries import load_queries
-from indexer import PolicyIndex
-from indexer.demo import ensure_demo_index
-from indexer.tokenizer import Tokenizer
-from service.answer import Candidate, compose_answer
-from service.answering import Answerer
-from service.settings import load_settings
+from policyqa.eval.labels import Label, judge
+from policyqa.eval.queries import load_queries
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.demo import ensure_demo_index
+from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.service.answer import Candidate, compose_answer
+from policyqa.service.answering import Answerer
+from policyqa.service.settings import load_settings
 
 DATA = Path(__file__).resolve().parent / "data"
 OVERLAP_MIXES = (0.0, 0.1, 0.25, 0.5, 1.0)  # share of term overlap in the compared refusal scores

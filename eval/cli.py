@@ -81,12 +81,12 @@ def _positive_float(text: str) -> float:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, print a table (or JSON) and optionally write the Markdown report."""
-    from eval.files import ensure_writable, write_text_atomic
-    from eval.queries import load_queries
-    from eval.report import markdown_report, metrics_table, rank_profile
-    from eval.runner import evaluate_mode, resolve_modes, unresolved_labels
-    from indexer import PolicyIndex, SearchFilters
-    from indexer.settings import load_settings
+    from policyqa.eval.files import ensure_writable, write_text_atomic
+    from policyqa.eval.queries import load_queries
+    from policyqa.eval.report import markdown_report, metrics_table, rank_profile
+    from policyqa.eval.runner import evaluate_mode, resolve_modes, unresolved_labels
+    from policyqa.indexer import PolicyIndex, SearchFilters
+    from policyqa.indexer.settings import load_settings
 
     modes = resolve_modes(args.mode)
     queries = load_queries(args.queries)[: args.limit]
@@ -122,8 +122,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (or JSON)."""
-    from eval.bench import BenchConfig, bench_table, run_bench
-    from eval.runner import resolve_modes
+    from policyqa.eval.bench import BenchConfig, bench_table, run_bench
+    from policyqa.eval.runner import resolve_modes
 
     config = BenchConfig(
         paths=tuple(args.paths),

@@ -1,6 +1,6 @@
 """Errors of the evaluation tools; all are ``PolicyQAError`` so the CLI prints one clear line."""
 
-from corpus.errors import PolicyQAError
+from policyqa.errors import PolicyQAError
 
 
 class EvalError(PolicyQAError):

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from eval.errors import EvalError
+from policyqa.eval.errors import EvalError
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -1,7 +1,7 @@
 """Compare hybrid fusion settings on a question file, running each retriever once per question.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m eval.fusion_sweep --queries ../shared/eval/stard-train.jsonl \
-        --index-dir data/lawref-index
+    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.fusion_sweep \
+        --queries ../shared/eval/stard-train.jsonl --index-dir data/lawref-index
 
 For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
 its top 100), then each fusion variant — min-max or reciprocal rank fusion, with its weights and k — is
@@ -19,15 +19,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from corpus.errors import PolicyQAError
-from eval.metrics import mean_metrics, query_metrics
-from eval.queries import EvalQuery, load_queries
-from eval.report import metrics_table
-from eval.runner import SEARCH_DEPTH, judged_ids, label_ids
-from indexer import IndexSettings, PolicyIndex
-from indexer.index import fuse_hybrid
-from indexer.records import Hit
-from indexer.settings import load_settings
+from policyqa.errors import PolicyQAError
+from policyqa.eval.metrics import mean_metrics, query_metrics
+from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.report import metrics_table
+from policyqa.eval.runner import SEARCH_DEPTH, judged_ids, label_ids
+from policyqa.indexer import IndexSettings, PolicyIndex
+from policyqa.indexer.index import fuse_hybrid
+from policyqa.indexer.records import Hit
+from policyqa.indexer.settings import load_settings
 
 RETRIEVER_DEPTH = 3 * SEARCH_DEPTH  # what each retriever ranks when hybrid search is asked for k = 100
 COLUMNS = ("recall@1", "recall@10", "recall@100", "mrr@10")
@@ -98,7 +98,9 @@ def sweep(
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, sweep, print the table; a bad question file or index is a one-line error (exit 1)."""
-    parser = argparse.ArgumentParser(prog="python -m eval.fusion_sweep", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m policyqa.eval.fusion_sweep", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
     parser.add_argument(
         "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index)"

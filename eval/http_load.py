@@ -17,8 +17,8 @@ from typing import IO
 
 import httpx
 
-from eval.errors import EvalError
-from eval.metrics import percentile
+from policyqa.eval.errors import EvalError
+from policyqa.eval.metrics import percentile
 
 LOOPBACK = "127.0.0.1"
 REQUEST_TIMEOUT_S = 60.0
@@ -63,7 +63,7 @@ def running_server(index_dir: Path, *, startup_timeout: float = 600.0) -> Iterat
     command = [
         sys.executable,
         "-m",
-        "service.cli",
+        "policyqa.cli",
         "serve",
         "--index-dir",
         str(index_dir),

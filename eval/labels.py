@@ -2,8 +2,8 @@
 
 Three kinds of label, one per JSON shape:
 - ``{"title": …, "article": …}``: the hit's document title equals ``title`` and its clause number is the
-  same article (compared with ``corpus.numbering.article_key``, so 第二十四条 == 第24条). Any document with
-  that title counts (several versions/dates of one law).
+  same article (compared with ``policyqa.corpus.numbering.article_key``, so 第二十四条 == 第24条). Any
+  document with that title counts (several versions/dates of one law).
 - ``{"clause_id": …}``: the hit is exactly that clause.
 - ``{"heading": …}`` (optionally with ``"title"``): the hit's clause heading, or its number followed by its
   heading, equals ``heading`` — e.g. "（十二）发展创新型孵化器" or "发展创新型孵化器". Robust to re-parsing
@@ -18,9 +18,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from corpus.model import Clause, Document
-from corpus.normalize import fold
-from corpus.numbering import article_key
+from policyqa.corpus.model import Clause, Document
+from policyqa.corpus.normalize import fold
+from policyqa.corpus.numbering import article_key
 
 _IGNORED_CHARACTERS = re.compile(r"[\s\"'“”‘’「」『』]+")
 _TRAILING_PUNCTUATION = ".。:：;；,，、"

@@ -1,6 +1,6 @@
 """Regenerate eval/RESULTS.md: quality on STARD-train and the seed set (all modes), plus the benchmark.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m eval.make_results --index-dir data/lawref-index
+    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.make_results --index-dir data/lawref-index
 
 Needs an index of the full lawrefbook plus the seed document (eval/build_lawref_index.sh builds it).
 Writes the Markdown atomically and prints it; ``--reports DIR`` also writes one report per question set
@@ -15,18 +15,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.errors import PolicyQAError
-from eval.bench import BenchConfig, bench_table, machine, run_bench
-from eval.cli import SEED_QUESTIONS
-from eval.files import write_text_atomic
-from eval.labels import Label
-from eval.queries import EvalQuery, load_queries
-from eval.report import markdown_report, metrics_table, rank_profile
-from eval.runner import ModeResult, evaluate_mode, unresolved_labels
-from indexer import PolicyIndex
-from indexer.records import SEARCH_MODES
-from indexer.settings import load_settings
-from service.logs import configure_logging
+from policyqa.errors import PolicyQAError
+from policyqa.eval.bench import BenchConfig, bench_table, machine, run_bench
+from policyqa.eval.cli import SEED_QUESTIONS
+from policyqa.eval.files import write_text_atomic
+from policyqa.eval.labels import Label
+from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.report import markdown_report, metrics_table, rank_profile
+from policyqa.eval.runner import ModeResult, evaluate_mode, unresolved_labels
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.records import SEARCH_MODES
+from policyqa.indexer.settings import load_settings
+from policyqa.logs import configure_logging
 
 REPO = Path(__file__).resolve().parents[1]
 STARD_TRAIN = REPO.parent / "shared" / "eval" / "stard-train.jsonl"
@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def make_results(argv: list[str] | None = None) -> int:
     """Evaluate both question sets, run the benchmark, write and print RESULTS.md."""
-    parser = argparse.ArgumentParser(prog="python -m eval.make_results", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m policyqa.eval.make_results", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--index-dir", type=Path, required=True, help="full lawrefbook + seed index")
     parser.add_argument("--stard", type=Path, default=STARD_TRAIN, help="STARD-train query file")
     parser.add_argument("--seed", type=Path, default=SEED_QUESTIONS, help="seed question file")
@@ -138,7 +140,7 @@ def make_results(argv: list[str] | None = None) -> int:
             http=not args.no_http,
         )
     )
-    command = "python -m eval.make_results " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m policyqa.eval.make_results " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(command, manifest, [(stard, STARD_REFERENCE_ROWS), (seed, ())], bench)
     write_text_atomic(args.output, text)
     print(text)

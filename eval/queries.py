@@ -1,4 +1,5 @@
-"""Evaluation query files: JSON Lines of ``{"id", "question", "relevant": [label, …]}`` (see eval.labels)."""
+"""Evaluation query files: JSON Lines of ``{"id", "question", "relevant": [label, …]}``
+(see ``policyqa.eval.labels``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.errors import QueryFileError
-from eval.labels import Label, label_from_json
+from policyqa.eval.errors import QueryFileError
+from policyqa.eval.labels import Label, label_from_json
 
 
 @dataclass(frozen=True)

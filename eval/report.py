@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from eval.labels import Label
-from eval.queries import EvalQuery
-from eval.runner import ModeResult, QueryResult
+from policyqa.eval.labels import Label
+from policyqa.eval.queries import EvalQuery
+from policyqa.eval.runner import ModeResult, QueryResult
 
 METRIC_COLUMNS = (
     "recall@1",

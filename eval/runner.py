@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from eval.errors import EvalError
-from eval.labels import ArticleLabel, ClauseLabel, Label, judge, normalise_text
-from eval.metrics import first_relevant_rank, latency_summary, mean_metrics, query_metrics
-from eval.queries import EvalQuery
-from indexer import PolicyIndex
-from indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.eval.errors import EvalError
+from policyqa.eval.labels import ArticleLabel, ClauseLabel, Label, judge, normalise_text
+from policyqa.eval.metrics import first_relevant_rank, latency_summary, mean_metrics, query_metrics
+from policyqa.eval.queries import EvalQuery
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
 
 SEARCH_DEPTH = 100  # every query retrieves its top 100 once per mode; all cut-offs are computed from it
 

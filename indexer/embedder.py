@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from indexer.embedding_cache import EmbeddingCache, cache_key
-from indexer.model_loading import load_model
-from indexer.settings import IndexSettings
+from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
+from policyqa.indexer.model_loading import load_model
+from policyqa.indexer.settings import IndexSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.errors import EmbeddingCacheError
+from policyqa.indexer.errors import EmbeddingCacheError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
 _LOOKUP_CHUNK = 500  # keys per SELECT, well below SQLite's bound-variable limit

@@ -1,6 +1,6 @@
 """Domain errors of the indexer; the CLI and the service turn them into messages and HTTP codes."""
 
-from corpus.errors import PolicyQAError
+from policyqa.errors import PolicyQAError
 
 
 class IndexNotFoundError(PolicyQAError):

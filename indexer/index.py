@@ -11,19 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.model import Clause, Document
-from indexer import store
-from indexer.bm25 import BM25Index
-from indexer.build import add_documents, build_index, remove_documents
-from indexer.dense import DenseIndex
-from indexer.embedder import Embedder
-from indexer.errors import IndexCorruptError, InvalidQueryError, UnknownIdError
-from indexer.fusion import best_possible_score, fuse
-from indexer.jurisdiction import Item, named_regions, same_region, step_back_other_regions
-from indexer.manifest import check_format, check_model, manifest_tokenizer
-from indexer.records import SEARCH_MODES, Hit, SearchFilters
-from indexer.settings import IndexSettings
-from indexer.tokenizer import Tokenizer
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer import store
+from policyqa.indexer.bm25 import BM25Index
+from policyqa.indexer.build import add_documents, build_index, remove_documents
+from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import IndexCorruptError, InvalidQueryError, UnknownIdError
+from policyqa.indexer.fusion import best_possible_score, fuse
+from policyqa.indexer.jurisdiction import Item, named_regions, same_region, step_back_other_regions
+from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer
+from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.tokenizer import Tokenizer
 
 __all__ = ["PolicyIndex", "add_documents", "build_index", "fuse_hybrid", "remove_documents", "validate_query"]
 
@@ -273,7 +273,8 @@ def fuse_hybrid(
     preferred_regions: Collection[str],
 ) -> list[tuple[Item, float]]:
     """The hybrid ranking as ``PolicyIndex.search`` makes it: the BM25 and dense rankings fused as
-    ``settings`` say, then documents of regions not preferred step back (see ``indexer.jurisdiction``)."""
+    ``settings`` say, then documents of regions not preferred step back
+    (see ``policyqa.indexer.jurisdiction``)."""
     weights = {"bm25": settings.bm25_weight, "dense": settings.dense_weight}
     fused = fuse(rankings, weights, strategy=settings.fusion, rrf_k=settings.rrf_k)
     best = best_possible_score(weights, strategy=settings.fusion, rrf_k=settings.rrf_k)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from indexer.embedder import Embedder
-from indexer.errors import IndexMismatchError
-from indexer.settings import IndexSettings
-from indexer.tokenizer import Tokenizer
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import IndexMismatchError
+from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.tokenizer import Tokenizer
 
 FORMAT_VERSION = 3  # 2: documents keep their subtitle; 3: embedded passages without ancestor headings
 

@@ -1,7 +1,8 @@
 """Load the configured sentence-transformers model strictly offline, with its identity and prompts.
 
 ``settings.model == "default"`` materialises (once) and loads the built-in multilingual-e5-small
-(:mod:`indexer.e5_model`); a local folder is loaded as is; anything else is a Hugging Face hub name that
+(:mod:`policyqa.indexer.e5_model`);
+a local folder is loaded as is; anything else is a Hugging Face hub name that
 must already be in the local cache. Nothing here ever touches the network.
 """
 
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer.e5_model import default_model_source, ensure_default_model
-from indexer.errors import ModelLoadError
-from indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
-from indexer.settings import DEFAULT_MODEL, IndexSettings
+from policyqa.indexer.e5_model import default_model_source, ensure_default_model
+from policyqa.indexer.errors import ModelLoadError
+from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
+from policyqa.indexer.settings import DEFAULT_MODEL, IndexSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from corpus.model import Clause, Document
+from policyqa.corpus.model import Clause, Document
 
 PROMPT_MARGIN = 16  # tokens kept free for the model's passage prompt and special tokens
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")

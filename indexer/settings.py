@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from indexer.errors import ConfigurationError
+from policyqa.indexer.errors import ConfigurationError
 
 DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
 

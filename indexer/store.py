@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from corpus.model import Clause, Document, ParsedDocument, Span
-from indexer.errors import IndexNotFoundError
-from indexer.passages import Passage
+from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
+from policyqa.indexer.errors import IndexNotFoundError
+from policyqa.indexer.passages import Passage
 
 DATABASE = "index.sqlite"
 MANIFEST = "manifest.json"

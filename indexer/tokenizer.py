@@ -21,10 +21,10 @@ from importlib import resources
 import jieba
 import zhconv
 
-from corpus.numbering import NUMERAL, article_key
+from policyqa.corpus.numbering import NUMERAL, article_key
 
 TOKENIZER_VERSION = "1"
-_RESOURCES = resources.files("indexer") / "resources"
+_RESOURCES = resources.files("policyqa.indexer") / "resources"
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _DOC_NUMBER = r"[〔\[(【]((?:19|20)\d{2})[〕\])】]\s*第?(\d{1,5})\s*号"
 _ARTICLE = rf"第\s*(?:{NUMERAL})\s*条(?:\s*之\s*(?:{NUMERAL}))?"

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from corpus.model import Clause, Document
+from policyqa.corpus.model import Clause, Document
 
 NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
 SENTENCE_ENDINGS = frozenset("。！？；!?;\n")

@@ -1,5 +1,6 @@
 """Answer a question from the live index: retrieve clauses, score their sentences with the index's
-already-loaded embedder plus term overlap, and compose an extractive answer (see ``service.answer``)."""
+already-loaded embedder plus term overlap, and compose an extractive answer
+(see ``policyqa.service.answer``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from indexer import Embedder, PolicyIndex, SearchFilters
-from indexer.tokenizer import Tokenizer, normalize
-from service.answer import Answer, Candidate, compose_answer, score_candidates
+from policyqa.indexer import Embedder, PolicyIndex, SearchFilters
+from policyqa.indexer.tokenizer import Tokenizer, normalize
+from policyqa.service.answer import Answer, Candidate, compose_answer, score_candidates
 
 
 class Answerer:

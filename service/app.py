@@ -11,13 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from indexer.embedder import Embedder
-from service.errors import install_error_handlers
-from service.limits import BodySizeLimit
-from service.routes import ask, clauses, documents, health, page, search
-from service.routes.page import STATIC_DIR
-from service.settings import ServiceSettings, load_settings
-from service.state import ServiceState
+from policyqa.indexer.embedder import Embedder
+from policyqa.service.errors import install_error_handlers
+from policyqa.service.limits import BodySizeLimit
+from policyqa.service.routes import ask, clauses, documents, health, page, search
+from policyqa.service.routes.page import STATIC_DIR
+from policyqa.service.settings import ServiceSettings, load_settings
+from policyqa.service.state import ServiceState
 
 DESCRIPTION = """政策文件条款级检索与问答。
 

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from indexer import PolicyIndex
-from indexer.tokenizer import Tokenizer
-from service.answering import Answerer
-from service.errors import BadApiKeyError, WritesDisabledError
-from service.live_index import LiveIndex
-from service.settings import ServiceSettings
-from service.state import ServiceState
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.service.answering import Answerer
+from policyqa.service.errors import BadApiKeyError, WritesDisabledError
+from policyqa.service.live_index import LiveIndex
+from policyqa.service.settings import ServiceSettings
+from policyqa.service.state import ServiceState
 
 
 def get_state(request: Request) -> ServiceState:

@@ -13,8 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from corpus.errors import DocumentError, PolicyQAError
-from indexer.errors import (
+from policyqa.corpus.errors import DocumentError
+from policyqa.errors import PolicyQAError
+from policyqa.indexer.errors import (
     EmbeddingCacheError,
     IndexCorruptError,
     IndexMismatchError,

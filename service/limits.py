@@ -7,7 +7,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer.errors import InvalidQueryError
+from policyqa.indexer.errors import InvalidQueryError
 
 UPLOAD_PATH = "/documents"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the uploaded file

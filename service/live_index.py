@@ -11,9 +11,9 @@ import logging
 import threading
 from pathlib import Path
 
-from corpus.model import ParsedDocument
-from indexer import Embedder, PolicyIndex, add_documents, remove_documents
-from indexer.settings import IndexSettings
+from policyqa.corpus.model import ParsedDocument
+from policyqa.indexer import Embedder, PolicyIndex, add_documents, remove_documents
+from policyqa.indexer.settings import IndexSettings
 
 logger = logging.getLogger(__name__)
 

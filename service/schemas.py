@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from corpus.model import Clause, Document
-from indexer.errors import InvalidQueryError
-from indexer.records import SearchFilters
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.errors import InvalidQueryError
+from policyqa.indexer.records import SearchFilters
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
 MAX_HOME_REGION_CHARS = 50

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from indexer.settings import IndexSettings
-from indexer.settings import load_settings as load_index_settings
+from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.settings import load_settings as load_index_settings
 
 # Minimum best-sentence similarity for /ask to answer. Calibrated with eval/calibrate_no_answer.py on the
 # demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions

@@ -8,14 +8,14 @@ import time
 
 import torch
 
-from corpus.errors import PolicyQAError
-from indexer import PolicyIndex
-from indexer.embedder import Embedder
-from indexer.tokenizer import Tokenizer
-from service.answering import Answerer
-from service.errors import NotReadyError
-from service.live_index import LiveIndex
-from service.settings import ServiceSettings
+from policyqa.errors import PolicyQAError
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.service.answering import Answerer
+from policyqa.service.errors import NotReadyError
+from policyqa.service.live_index import LiveIndex
+from policyqa.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from fastapi import UploadFile
 
-from corpus.errors import DocumentError
-from corpus.loaders import SUPPORTED_SUFFIXES
-from corpus.model import ParsedDocument
-from corpus.parse import parse_file
-from service.errors import PayloadTooLargeError, UnsupportedFileTypeError
+from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.loaders import SUPPORTED_SUFFIXES
+from policyqa.corpus.model import ParsedDocument
+from policyqa.corpus.parse import parse_file
+from policyqa.service.errors import PayloadTooLargeError, UnsupportedFileTypeError
 
 CHUNK_BYTES = 1024 * 1024
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.embedder import Embedder
-from indexer.settings import IndexSettings
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.settings import IndexSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCUMENT = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import AnswererDep, IndexDep, SettingsDep
-from service.limits import checked_text
-from service.schemas import AskRequest, AskResponse, Citation, DocumentMeta, error_responses
+from policyqa.service.deps import AnswererDep, IndexDep, SettingsDep
+from policyqa.service.limits import checked_text
+from policyqa.service.schemas import AskRequest, AskResponse, Citation, DocumentMeta, error_responses
 
 router = APIRouter(tags=["ask"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import IndexDep
-from service.schemas import ClauseDetail, DocumentMeta, Part, error_responses
+from policyqa.service.deps import IndexDep
+from policyqa.service.schemas import ClauseDetail, DocumentMeta, Part, error_responses
 
 router = APIRouter(tags=["clauses"])
 

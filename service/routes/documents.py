@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from service.deps import IndexDep, LiveDep, SettingsDep, WriteAccess
-from service.schemas import (
+from policyqa.service.deps import IndexDep, LiveDep, SettingsDep, WriteAccess
+from policyqa.service.schemas import (
     DeleteResponse,
     DocumentDetail,
     DocumentMeta,
@@ -16,7 +16,7 @@ from service.schemas import (
     UploadResponse,
     error_responses,
 )
-from service.upload import parse_upload
+from policyqa.service.upload import parse_upload
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 

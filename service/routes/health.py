@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import StateDep
-from service.schemas import Health, Ready, error_responses
+from policyqa.service.deps import StateDep
+from policyqa.service.schemas import Health, Ready, error_responses
 
 router = APIRouter(tags=["health"])
 

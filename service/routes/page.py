@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-STATIC_DIR = Path(str(resources.files("service") / "static"))
+STATIC_DIR = Path(str(resources.files("policyqa.service") / "static"))
 
 router = APIRouter(include_in_schema=False)
 

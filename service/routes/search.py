@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from indexer.records import SearchMode
-from indexer.tokenizer import normalize
-from service.deps import IndexDep, SettingsDep, TokenizerDep
-from service.highlight import highlight_spans
-from service.limits import checked_text
-from service.schemas import (
+from policyqa.indexer.records import SearchMode
+from policyqa.indexer.tokenizer import normalize
+from policyqa.service.deps import IndexDep, SettingsDep, TokenizerDep
+from policyqa.service.highlight import highlight_spans
+from policyqa.service.limits import checked_text
+from policyqa.service.schemas import (
     HOME_REGION_DESCRIPTION,
     MAX_HOME_REGION_CHARS,
     DocumentMeta,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus.model import ParsedDocument
-from corpus.normalize import fold
+from policyqa.corpus.model import ParsedDocument
+from policyqa.corpus.normalize import fold
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"

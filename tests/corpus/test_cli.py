@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from policyqa.cli import main
 
 POLICYQA = Path(sys.executable).with_name("policyqa")
 

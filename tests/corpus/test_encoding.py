@@ -2,9 +2,9 @@ import codecs
 
 import pytest
 
-from corpus.encoding import UndecodableError, decode_text
-from corpus.errors import DocumentError
-from corpus.loaders import load_text
+from policyqa.corpus.encoding import UndecodableError, decode_text
+from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.loaders import load_text
 
 SIMPLIFIED = "关于加快培育发展高新技术产业开发区的意见\n第一条 为了规范管理，制定本办法。"
 TRADITIONAL = "關於加快培育發展高新技術產業開發區的意見\n第一條 為了規範管理，制定本辦法。"

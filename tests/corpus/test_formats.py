@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from corpus import parse_file
-from corpus.errors import DocumentError
+from policyqa.corpus import parse_file
+from policyqa.corpus.errors import DocumentError
 
 
 def _signature(parsed, squash_whitespace=False):

@@ -2,10 +2,10 @@
 
 import pytest
 
-from corpus import iter_document_files, parse_file, parse_paths
-from corpus.errors import DocumentError
-from corpus.metadata import doc_type_of, issuer_of, place_name, region_of, split_title
-from corpus.parse import document_id, parse_text
+from policyqa.corpus import iter_document_files, parse_file, parse_paths
+from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.metadata import doc_type_of, issuer_of, place_name, region_of, split_title
+from policyqa.corpus.parse import document_id, parse_text
 
 SPLIT_LAW = """---
 bookHidden: false

@@ -1,6 +1,6 @@
 import pytest
 
-from corpus.numbering import article_key, chinese_to_int, int_to_chinese
+from policyqa.corpus.numbering import article_key, chinese_to_int, int_to_chinese
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import pytest
 
-from corpus import parse_file
-from corpus.numbering import int_to_chinese
-from corpus.parse import parse_text
+from policyqa.corpus import parse_file
+from policyqa.corpus.numbering import int_to_chinese
+from policyqa.corpus.parse import parse_text
 
 CHROME = ("EN", "政策纵览", "Policy Overview", "返回列表")
 

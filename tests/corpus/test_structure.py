@@ -3,8 +3,8 @@
 import pytest
 import zhconv
 
-from corpus import parse_file
-from corpus.parse import parse_text
+from policyqa.corpus import parse_file
+from policyqa.corpus.parse import parse_text
 
 LAW = """江苏省科技创新促进条例
 （2018年10月17日江苏省第十三届人民代表大会常务委员会第六次会议通过）

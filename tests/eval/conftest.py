@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import Embedder, IndexSettings, build_index
+from policyqa.indexer import Embedder, IndexSettings, build_index
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_DOCUMENT = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.ann_tradeoff import BuiltIndex, build_approximate, fidelity, main, run
-from eval.cli import SEED_QUESTIONS
-from eval.queries import load_queries
-from indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from indexer.dense import DenseIndex
+from policyqa.eval.ann_tradeoff import BuiltIndex, build_approximate, fidelity, main, run
+from policyqa.eval.cli import SEED_QUESTIONS
+from policyqa.eval.queries import load_queries
+from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
+from policyqa.indexer.dense import DenseIndex
 
 
 def _unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from eval.bench import BenchConfig, bench_table, run_bench
-from eval.cli import SEED_QUESTIONS
-from service.cli import main
+from policyqa.cli import main
+from policyqa.eval.bench import BenchConfig, bench_table, run_bench
+from policyqa.eval.cli import SEED_QUESTIONS
 
 
 def test_bench_existing_index_without_http(seed_index, tmp_path):

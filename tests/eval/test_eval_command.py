@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from eval.cli import SEED_QUESTIONS
-from eval.labels import HeadingLabel
-from eval.queries import EvalQuery, load_queries
-from eval.runner import evaluate_mode, unresolved_labels
-from indexer import PolicyIndex
-from service.cli import main
+from policyqa.cli import main
+from policyqa.eval.cli import SEED_QUESTIONS
+from policyqa.eval.labels import HeadingLabel
+from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.runner import evaluate_mode, unresolved_labels
+from policyqa.indexer import PolicyIndex
 
 METRIC_NAMES = {
     "recall@1",

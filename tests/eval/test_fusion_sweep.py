@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.cli import SEED_QUESTIONS
-from eval.fusion_sweep import COLUMNS, FusionVariant, main, sweep
-from eval.queries import load_queries
-from eval.runner import evaluate_mode
-from indexer import Embedder, IndexSettings, PolicyIndex
+from policyqa.eval.cli import SEED_QUESTIONS
+from policyqa.eval.fusion_sweep import COLUMNS, FusionVariant, main, sweep
+from policyqa.eval.queries import load_queries
+from policyqa.eval.runner import evaluate_mode
+from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
 
 
 def test_each_variant_matches_hybrid_search_with_those_settings(

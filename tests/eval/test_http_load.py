@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from eval.errors import EvalError
-from eval.http_load import LOOPBACK, free_port, load_test
+from policyqa.eval.errors import EvalError
+from policyqa.eval.http_load import LOOPBACK, free_port, load_test
 
 
 class Handler(BaseHTTPRequestHandler):

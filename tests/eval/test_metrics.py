@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from eval.metrics import (
+from policyqa.eval.metrics import (
     first_relevant_rank,
     latency_summary,
     mean_metrics,

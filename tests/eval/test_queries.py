@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from corpus.model import Clause, Document
-from eval.errors import QueryFileError
-from eval.labels import ArticleLabel, ClauseLabel, HeadingLabel, judge
-from eval.queries import load_queries
+from policyqa.corpus.model import Clause, Document
+from policyqa.eval.errors import QueryFileError
+from policyqa.eval.labels import ArticleLabel, ClauseLabel, HeadingLabel, judge
+from policyqa.eval.queries import load_queries
 
 
 def write_lines(tmp_path, *lines):

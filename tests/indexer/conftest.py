@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.embedder import Embedder
-from indexer.settings import IndexSettings
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.settings import IndexSettings
 
 LAW_TEXT = """中华人民共和国示范促进法
 
@@ -49,7 +49,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a law (第X条), a 通知 (一、（一）) and the demo seed document."""
     import shutil
 
-    from indexer.demo import DEMO_CORPUS
+    from policyqa.indexer.demo import DEMO_CORPUS
 
     folder = tmp_path_factory.mktemp("tiny-corpus")
     (folder / "law.txt").write_text(LAW_TEXT, encoding="utf-8")
@@ -68,7 +68,7 @@ def tiny_index_dir(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """The tiny corpus indexed once per session; tests that change an index copy it first."""
-    from indexer.index import build_index
+    from policyqa.indexer.index import build_index
 
     index_dir = tmp_path_factory.mktemp("tiny-index")
     build_index([tiny_corpus], index_dir, index_settings, embedder=embedder, progress=False)
@@ -88,6 +88,6 @@ def tiny_index_copy(tiny_index_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_index_dir(index_settings: IndexSettings, embedder: Embedder) -> Path:
     """The demo index at the session home's default location (what `policyqa search` uses by default)."""
-    from indexer.demo import ensure_demo_index
+    from policyqa.indexer.demo import ensure_demo_index
 
     return ensure_demo_index(index_settings, embedder=embedder, progress=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.bm25 import BM25Index, BM25Params
+from policyqa.indexer.bm25 import BM25Index, BM25Params
 
 
 def reference_scores(documents: list[list[str]], query: list[str], k1: float, b: float) -> list[float]:

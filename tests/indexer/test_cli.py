@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from policyqa.cli import main
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
 INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"

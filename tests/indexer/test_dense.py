@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.dense import IVF_MIN_PASSAGES, DenseIndex
+from policyqa.indexer.dense import IVF_MIN_PASSAGES, DenseIndex
 
 
 def unit_vectors(count: int, dimension: int = 32, seed: int = 0) -> np.ndarray:

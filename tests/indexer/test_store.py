@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from corpus.model import Clause, Document, ParsedDocument, Span
-from indexer import store
-from indexer.errors import IndexNotFoundError
-from indexer.passages import Passage
+from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
+from policyqa.indexer import store
+from policyqa.indexer.errors import IndexNotFoundError
+from policyqa.indexer.passages import Passage
 
 
 def publish_new(index_dir: Path, marker: str) -> Path:

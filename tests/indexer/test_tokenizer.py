@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.tokenizer import Tokenizer, normalize
+from policyqa.indexer.tokenizer import Tokenizer, normalize
 
 
 @pytest.fixture(scope="module")

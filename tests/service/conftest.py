@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from corpus.model import ParsedDocument
-from corpus.parse import parse_file
-from indexer import Embedder, IndexSettings, build_index
+from policyqa.corpus.model import ParsedDocument
+from policyqa.corpus.parse import parse_file
+from policyqa.indexer import Embedder, IndexSettings, build_index
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"
@@ -131,7 +131,7 @@ def server(policyqa_home: Path, service_index: tuple[Path, list], tmp_path_facto
     command = [
         sys.executable,
         "-m",
-        "service.cli",
+        "policyqa.cli",
         "serve",
         "--index-dir",
         str(index_dir),
@@ -145,14 +145,14 @@ def server(policyqa_home: Path, service_index: tuple[Path, list], tmp_path_facto
 
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
-    """Start ``python -m service.cli <arguments> --port P`` with POLICYQA_HOME=``home`` and wait for /ready;
+    """Start ``python -m policyqa.cli <arguments> --port P`` with POLICYQA_HOME=``home`` and wait for /ready;
     returns (base URL, log file). Every server started is stopped after the test."""
     processes: list[subprocess.Popen] = []
 
     def start(home: Path, *arguments: str) -> tuple[str, Path]:
         port = free_port()
         log = tmp_path / f"server-{port}.log"
-        command = [sys.executable, "-m", "service.cli", *arguments, "--port", str(port)]
+        command = [sys.executable, "-m", "policyqa.cli", *arguments, "--port", str(port)]
         processes.append(start_server(command, hermetic_env(home), log, "/ready"))
         return f"http://127.0.0.1:{port}", log
 
@@ -167,7 +167,15 @@ def keyless_server(policyqa_home: Path, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("keyless-log") / "server.log"
     env = hermetic_env(policyqa_home, index_dir=str(policyqa_home / "no-index-here"))
-    command = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "policyqa.service.app:create_app",
+        "--port",
+        str(port),
+    ]
     process = start_server(command, env, log, "/health")
     yield f"http://127.0.0.1:{port}"
     stop_server(process)

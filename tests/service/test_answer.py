@@ -2,9 +2,9 @@
 
 from dataclasses import replace
 
-from corpus.model import Clause, Document
-from indexer.tokenizer import Tokenizer, normalize
-from service.answer import (
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.tokenizer import Tokenizer, normalize
+from policyqa.service.answer import (
     NO_ANSWER_TEXT,
     Candidate,
     answer_confidence,

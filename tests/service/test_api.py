@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from indexer.tokenizer import normalize
-from service.answer import NO_ANSWER_TEXT
+from policyqa.indexer.tokenizer import normalize
+from policyqa.service.answer import NO_ANSWER_TEXT
 
 UPLOAD_NAME = "低空经济措施.txt"
 UPLOAD_DOCUMENT = """【无锡】(2024)无锡市关于支持低空经济发展的若干措施
@@ -443,7 +443,7 @@ def test_the_page_and_its_assets_are_served_locally(server):
 def test_serve_refuses_bad_options_with_a_clear_error(tmp_path, arguments, message):
     arguments = [argument.format(tmp=tmp_path) for argument in arguments]
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "serve", *arguments],
+        [sys.executable, "-m", "policyqa.cli", "serve", *arguments],
         env={"PATH": "/usr/bin:/bin", "POLICYQA_HOME": str(tmp_path)},
         capture_output=True,
         text=True,

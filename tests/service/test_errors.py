@@ -6,9 +6,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from corpus.errors import DocumentError, PolicyQAError
-from indexer.errors import IndexMismatchError, InvalidQueryError, UnknownIdError
-from service.errors import (
+from policyqa.corpus.errors import DocumentError
+from policyqa.errors import PolicyQAError
+from policyqa.indexer.errors import IndexMismatchError, InvalidQueryError, UnknownIdError
+from policyqa.service.errors import (
     BadApiKeyError,
     NotReadyError,
     PayloadTooLargeError,
@@ -69,7 +70,11 @@ def test_handlers_turn_failures_into_json_without_tracebacks(caplog):
         invalid = client.get("/typed", params={"k": "many"})
     assert (crash.status_code, crash.json()) == (500, {"detail": "internal error"})
     assert "secret internals" not in crash.text
-    logged = [getattr(record, "error", None) for record in caplog.records if record.name == "service.errors"]
+    logged = [
+        getattr(record, "error", None)
+        for record in caplog.records
+        if record.name == "policyqa.service.errors"
+    ]
     assert logged == ["RuntimeError: secret internals at /srv/app.py line 3"]
     assert (not_found.status_code, not_found.json()) == (404, {"detail": "no clause with id 'x'"})
     assert invalid.status_code == 422

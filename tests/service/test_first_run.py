@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from indexer import Embedder
+from policyqa.indexer import Embedder
 
 
 def test_first_serve_builds_the_demo_index_and_loads_the_model_once(

@@ -1,7 +1,7 @@
 """Highlight spans: normalised matching mapped back to original offsets, merged."""
 
-from indexer.tokenizer import Tokenizer, normalize
-from service.highlight import highlight_spans, merge_spans
+from policyqa.indexer.tokenizer import Tokenizer, normalize
+from policyqa.service.highlight import highlight_spans, merge_spans
 
 
 def test_merge_spans_joins_overlapping_and_touching_spans():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.errors import ConfigurationError
-from service.settings import DEFAULT_ANSWER_THRESHOLD, load_settings
+from policyqa.indexer.errors import ConfigurationError
+from policyqa.service.settings import DEFAULT_ANSWER_THRESHOLD, load_settings
 
 
 def test_environment_values_are_read(monkeypatch, tmp_path):
