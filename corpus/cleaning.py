@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from policyqa.corpus.normalize import fold
 from policyqa.corpus.source import SourceText
+from policyqa.text import CJK_CHARACTER, DOC_NUMBER, fold
 
 CHROME_LINES = frozenset(
     {
@@ -21,9 +21,7 @@ CHROME_LINES = frozenset(
         "分享到", "分享到:", "分享到：", "字号", "字号:大中小", "【大 中 小】", "上一篇", "下一篇", "收藏",
     }
 )  # fmt: skip
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _DATE = r"(?:19|20)\d{2}\s*(?:年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|[-./]\d{1,2}[-./]\d{1,2})"
-DOC_NUMBER = r"[\u4e00-\u9fff]{1,12}[〔\[【(（]\s*(?:19|20)\d{2}\s*[〕\]】)）]\s*第?\s*\d{1,5}\s*号"
 _HEADER_LINE = re.compile(
     rf"^(?:(?:发布|成文|印发|发文|施行|实施)?(?:时间|日期)\s*[:：]|(?:发文字号|文号|字号|发文机关|发布机构|发布单位"
     rf"|发文单位|来源|索引号|主题分类|有效性|生效日期)\s*[:：]|{DOC_NUMBER}$|{_DATE}$|\(\s*{_DATE}[^()]*\)$)"
@@ -47,7 +45,7 @@ def read_plain(text: str) -> SourceText:
     lines = [line.rstrip() for line in text.lstrip("\ufeff").split("\n")]
     lines = [line for line in lines if not is_chrome(line)]
     index = 0
-    while index < len(lines) and (not lines[index].strip() or not _CJK.search(lines[index])):
+    while index < len(lines) and (not lines[index].strip() or not CJK_CHARACTER.search(lines[index])):
         index += 1
     if index == len(lines):
         return SourceText(title="", body="")

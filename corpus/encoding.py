@@ -8,11 +8,10 @@ GBK (they decode without error into rare characters). charset-normalizer is the 
 from __future__ import annotations
 
 import codecs
-import re
 
 from charset_normalizer import from_bytes
 
-from policyqa.corpus.normalize import fold
+from policyqa.text import CJK_CHARACTER, fold
 
 # The most frequent Chinese characters of policy and legal text (simplified forms).
 _COMMON = frozenset(
@@ -27,7 +26,6 @@ _COMMON = frozenset(
     "习响约支般史感劳便团往历市克何除消构府称太准精值号率族维划选标写存候亲快效院查江型按格养易置派层片始却专"
     "状育厂京识适属包火住调满县局照参红细引听该价严创施审批款项依罚款违负责监督登记申请企营检测环境障护"
 )
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _MIN_COMMON_SHARE = 0.35
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _CANDIDATES = ("utf-8", "gb18030", "big5")
@@ -39,7 +37,7 @@ class UndecodableError(ValueError):
 
 def common_share(text: str) -> float:
     """Share of the Chinese characters of ``text`` (as simplified) that are common; 1.0 if none."""
-    chinese = _CJK.findall(fold(text[:20_000]))
+    chinese = CJK_CHARACTER.findall(fold(text[:20_000]))
     if not chinese:
         return 1.0
     return sum(ch in _COMMON for ch in chinese) / len(chinese)

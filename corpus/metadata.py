@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policyqa.corpus.cleaning import DOC_NUMBER
-from policyqa.corpus.normalize import fold
+from policyqa.text import BROKEN_DOC_NUMBER, CJK_BASIC, DOC_NUMBER, fold
 
 _PREFIX = re.compile(r"^\s*【([^】]{1,12})】\s*")
 _YEAR_PREFIX = re.compile(r"^\s*[(（]\s*((?:19|20)\d{2})\s*[)）]\s*")
-_SPACE_NEAR_CJK = re.compile(
-    r"\s+(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”‘’《》])|(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”‘’《》])\s+"
-)
+_CJK_OR_PUNCTUATION = f"[\u3000-\u303f{CJK_BASIC}\uff00-\uffef“”‘’《》]"
+_SPACE_NEAR_CJK = re.compile(rf"\s+(?={_CJK_OR_PUNCTUATION})|(?<={_CJK_OR_PUNCTUATION})\s+")
 _ISO_DATE = re.compile(r"((?:19|20)\d{2})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})\s*日?")
 _FILE_DATE = re.compile(r"\(((?:19|20)\d{2})-(\d{2})-(\d{2})\)$")
 _DATED_EVENT = re.compile(r"^((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*(.*)$")
@@ -26,8 +24,7 @@ _MEETING = re.compile(r"^(?:第[^第]{1,6}届)?(.+?)(?:第[\d一二三四五六�
 # Around the body's name in a meeting line: 由…/经…, 第十三届/十四届, a year (…办公室2021年第20次室务会议).
 _MEETING_NOISE = re.compile(r"^[由经]|第?[\d一二三四五六七八九十]{1,4}届|(?:19|20)\d{2}年$")
 _DOC_NUMBER = re.compile(DOC_NUMBER)
-# A 文号 whose closing bracket was lost: 国科发高〔201790号 → 国科发高〔2017〕90号.
-_BROKEN_DOC_NUMBER = re.compile(r"([\u4e00-\u9fff]{1,12})〔\s*((?:19|20)\d{2})(\d{1,4})\s*号")
+_BROKEN_DOC_NUMBER = re.compile(BROKEN_DOC_NUMBER)  # 国科发高〔201790号 → 国科发高〔2017〕90号
 # Words that run into a 文号 from the sentence before it: 根据国办发〔2017〕4号 → 国办发〔2017〕4号.
 _LEADING_WORDS = re.compile(
     r"^(?:根据|依据|按照|依照|参照|贯彻落实|贯彻|落实|执行|转发|印发|详见|见|经|和|与|及|或)+"
@@ -54,7 +51,7 @@ PROVINCES = (
 )  # fmt: skip
 # A place name opening a title: 深圳市…, 景宁畲族自治县…; not the 市 of 市场/市容/市政 (人力资源市场暂行条例).
 _PLACE_SUFFIX = re.compile(
-    r"^[\u4e00-\u9fff]{2,10}?(?:省|市|自治区|特别行政区|自治州|县|新区|经济特区)(?![场容政级域])"
+    rf"^[{CJK_BASIC}]{{2,10}}?(?:省|市|自治区|特别行政区|自治州|县|新区|经济特区)(?![场容政级域])"
 )
 # Titles and issuers opening like this are national, whatever place they go on to name.
 _NATIONAL_OPENINGS = ("中华人民共和国", "中共中央", "中央", "国务院", "全国", "国家", "最高人民")
@@ -189,6 +186,6 @@ def references_in(body: str, own_doc_number: str | None) -> tuple[str, ...]:
     for match in _DOC_NUMBER.finditer(body):
         found[_clean_doc_number(match.group(0))] = None
     for match in _BROKEN_DOC_NUMBER.finditer(body):
-        found[_clean_doc_number(f"{match.group(1)}〔{match.group(2)}〕{match.group(3)}号")] = None
+        found[_clean_doc_number(f"{match['issuer']}〔{match['year']}〕{match['serial']}号")] = None
     found.pop(own_doc_number or "", None)
     return tuple(found)

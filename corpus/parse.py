@@ -16,10 +16,10 @@ from policyqa.corpus.errors import DocumentError
 from policyqa.corpus.loaders import SUPPORTED_SUFFIXES, load_text
 from policyqa.corpus.markdown import is_hidden_page, read_markdown, split_front_matter
 from policyqa.corpus.model import Document, ParsedDocument
-from policyqa.corpus.normalize import fold
 from policyqa.corpus.segment import segment
 from policyqa.corpus.source import SourceText
 from policyqa.corpus.structure import find_markers
+from policyqa.text import fold
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from policyqa.corpus.model import Clause, Span
-from policyqa.corpus.numbering import int_to_chinese
 from policyqa.corpus.structure import ARTICLE, CN_COMMA, Marker
+from policyqa.text import int_to_chinese
 
 PREAMBLE = "前言"
 

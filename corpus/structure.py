@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from policyqa.corpus.normalize import fold
-from policyqa.corpus.numbering import NUMERAL, NUMERAL_CHARS, chinese_to_int, int_to_chinese
+from policyqa.text import NUMERAL, NUMERAL_CHARS, chinese_to_int, fold, int_to_chinese
 
 ARTICLE = "article"
 CN_COMMA = "cn_comma"  # 一、

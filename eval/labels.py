@@ -2,7 +2,7 @@
 
 Three kinds of label, one per JSON shape:
 - ``{"title": …, "article": …}``: the hit's document title equals ``title`` and its clause number is the
-  same article (compared with ``policyqa.corpus.numbering.article_key``, so 第二十四条 == 第24条). Any
+  same article (compared with ``policyqa.text.article_key``, so 第二十四条 == 第24条). Any
   document with that title counts (several versions/dates of one law).
 - ``{"clause_id": …}``: the hit is exactly that clause.
 - ``{"heading": …}`` (optionally with ``"title"``): the hit's clause heading, or its number followed by its
@@ -15,12 +15,10 @@ whitespace and quotes.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from policyqa.corpus.model import Clause, Document
-from policyqa.corpus.normalize import fold
-from policyqa.corpus.numbering import article_key
+from policyqa.text import article_key, compatibility_form, fold
 
 _IGNORED_CHARACTERS = re.compile(r"[\s\"'“”‘’「」『』]+")
 _TRAILING_PUNCTUATION = ".。:：;；,，、"
@@ -28,9 +26,7 @@ _TRAILING_PUNCTUATION = ".。:：;；,，、"
 
 def normalise_text(text: str) -> str:
     """Canonical form for comparing titles and headings."""
-    return _IGNORED_CHARACTERS.sub("", fold(unicodedata.normalize("NFKC", text))).rstrip(
-        _TRAILING_PUNCTUATION
-    )
+    return _IGNORED_CHARACTERS.sub("", fold(compatibility_form(text))).rstrip(_TRAILING_PUNCTUATION)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
-from policyqa.corpus.normalize import fold
+from policyqa.text import fold
 
 Item = TypeVar("Item", bound=Hashable)
 

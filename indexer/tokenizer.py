@@ -1,9 +1,10 @@
 """BM25 tokenisation of Chinese policy text: a private jieba instance with a policy-domain dictionary.
 
-Text is first brought to a matching form (full-width → half-width, traditional → simplified, lower
-case). 文号 (苏政发〔2018〕123号, with [] () 【】 brackets normalised to 〔〕) and article numbers
-(第二十四条 and 第24条 alike become ``第24条``) are kept as single tokens; the rest is cut by jieba
-in search mode (long words also yield their sub-words), stop words and punctuation dropped.
+Text is first brought to the search form (``policyqa.text.normalize``: full-width → half-width,
+traditional → simplified, lower case). 文号 (苏政发〔2018〕123号, with [] () 【】 brackets normalised
+to 〔〕) and article numbers (第二十四条 and 第24条 alike become ``第24条``) are kept as single
+tokens; the rest is cut by jieba in search mode (long words also yield their sub-words), stop words
+and punctuation dropped.
 Optionally every pair of adjacent Chinese characters that jieba did not already emit as a word is
 added as a token too (recall for plain-language questions whose wording differs from the text).
 """
@@ -13,31 +14,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
 import jieba
-import zhconv
 
-from policyqa.corpus.numbering import NUMERAL, article_key
+from policyqa.text import ARTICLE_REFERENCE, CJK, DOC_NUMBER_FROM_BRACKET, article_key, normalize
 
 TOKENIZER_VERSION = "1"
 _RESOURCES = resources.files("policyqa.indexer") / "resources"
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
-_DOC_NUMBER = r"[〔\[(【]((?:19|20)\d{2})[〕\])】]\s*第?(\d{1,5})\s*号"
-_ARTICLE = rf"第\s*(?:{NUMERAL})\s*条(?:\s*之\s*(?:{NUMERAL}))?"
-_SPECIAL = re.compile(rf"(?P<doc>{_DOC_NUMBER})|(?P<article>{_ARTICLE})")
-_CJK_RUN = re.compile(rf"[{_CJK}]+")
-_WORD_CHAR = re.compile(rf"[{_CJK}0-9a-z]")
+_SPECIAL = re.compile(rf"(?P<doc>{DOC_NUMBER_FROM_BRACKET})|(?P<article>{ARTICLE_REFERENCE})")
+_CJK_RUN = re.compile(rf"[{CJK}]+")
+_WORD_CHAR = re.compile(rf"[{CJK}0-9a-z]")
 _FILLER = frozenset("的吗呢吧啊呀嘛")  # particles that make a character pair meaningless
 _PREFIX_WINDOW = 8  # Chinese characters before a 文号 bracket searched for its issuer prefix
-
-
-def normalize(text: str) -> str:
-    """The matching form: NFKC (full-width → half-width), simplified characters, lower case."""
-    return zhconv.convert(unicodedata.normalize("NFKC", text), "zh-hans").lower()
 
 
 def _read_resource(name: str) -> str:
@@ -96,7 +87,7 @@ class Tokenizer:
             if match.group("doc"):
                 prefix, before = self._doc_number_prefix(before)
                 tokens.extend(self._plain_tokens(before))
-                tokens.append(f"{prefix}〔{match.group(2)}〕{int(match.group(3))}号")
+                tokens.append(f"{prefix}〔{match['year']}〕{int(match['serial'])}号")
             else:
                 tokens.extend(self._plain_tokens(before))
                 tokens.append(f"第{article_key(match.group('article'))}条")
@@ -106,7 +97,7 @@ class Tokenizer:
 
     def _doc_number_prefix(self, before: str) -> tuple[str, str]:
         """Split the issuer abbreviation (苏政发, 国科发高) off the text preceding a 文号 bracket."""
-        run = re.search(rf"[{_CJK}]{{1,{_PREFIX_WINDOW}}}$", before)
+        run = re.search(rf"[{CJK}]{{1,{_PREFIX_WINDOW}}}$", before)
         if not run:
             return "", before
         words = list(self._jieba.cut(run.group(), HMM=False))

@@ -14,12 +14,11 @@ and a sentence similarity function (the service uses the index's already-loaded 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from policyqa.corpus.model import Clause, Document
+from policyqa.text import LEADING_LABEL, compatibility_form
 
 NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
 SENTENCE_ENDINGS = frozenset("。！？；!?;\n")
@@ -29,10 +28,6 @@ RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of t
 SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
 CONFIDENCE_SCALE = 0.02  # similarity difference from the threshold that moves confidence 0.5 -> 0.73
 
-_LEADING_NUMBER = re.compile(
-    r"^\s*(第[〇零一二三四五六七八九十百千万两0-9]+(?:分编|[编章节条款])|[一二三四五六七八九十百千]+、"
-    r"|[（(][一二三四五六七八九十百千0-9]+[）)]|[0-9]+[.．、])"
-)
 _LABEL_SEPARATORS = " \t\u3000.．、：:，,"
 
 Similarity = Callable[[str, list[str]], list[float]]
@@ -131,16 +126,12 @@ def quotable_sentences(clause: Clause) -> list[Sentence]:
 def _skip_label(clause: Clause, sentence: Sentence) -> int:
     position = sentence.start
     for label in (clause.number, clause.heading):
-        if label and _matching(clause.text[position : position + len(label)]) == _matching(label):
+        written = clause.text[position : position + len(label)]
+        if label and compatibility_form(written) == compatibility_form(label):
             position += len(label)
             while position < sentence.end and clause.text[position] in _LABEL_SEPARATORS:
                 position += 1
     return position
-
-
-def _matching(text: str) -> str:
-    """Full- and half-width forms alike: the text of ``(十二)`` matches the number ``（十二）``."""
-    return unicodedata.normalize("NFKC", text)
 
 
 def _has_content(text: str) -> bool:
@@ -255,5 +246,5 @@ def clause_label(clause: Clause) -> str:
 
 
 def _short_label(label: str) -> str:
-    match = _LEADING_NUMBER.match(label)
+    match = LEADING_LABEL.match(label)
     return match.group(1) if match else label.strip()

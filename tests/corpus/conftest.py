@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from policyqa.corpus.model import ParsedDocument
-from policyqa.corpus.normalize import fold
+from policyqa.text import fold
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from policyqa.corpus import iter_document_files, parse_file, parse_paths
-from policyqa.corpus.numbering import article_key
+from policyqa.text import article_key
 
 # Independent of corpus/: a line-initial article label followed by whitespace, as lawrefbook writes them.
 ARTICLE_LINE = re.compile(r"^(第[一二三四五六七八九十百千零〇两\d]+条(?:之[一二三四五六七八九十]+)?)\s", re.M)

@@ -3,8 +3,8 @@
 import pytest
 
 from policyqa.corpus import parse_file
-from policyqa.corpus.numbering import int_to_chinese
 from policyqa.corpus.parse import parse_text
+from policyqa.text import int_to_chinese
 
 CHROME = ("EN", "政策纵览", "Policy Overview", "返回列表")
 

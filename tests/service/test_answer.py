@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from policyqa.corpus.model import Clause, Document
-from policyqa.indexer.tokenizer import Tokenizer, normalize
+from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answer import (
     NO_ANSWER_TEXT,
     Candidate,
@@ -15,6 +15,7 @@ from policyqa.service.answer import (
     split_sentences,
     term_overlap,
 )
+from policyqa.text import normalize
 
 DOC = Document(id="d1", title="关于加快培育发展高新技术产业开发区的意见", text="", date="2018-10-17")
 INCUBATOR = Clause(

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from policyqa.indexer.tokenizer import normalize
 from policyqa.service.answer import NO_ANSWER_TEXT
+from policyqa.text import normalize
 
 UPLOAD_NAME = "低空经济措施.txt"
 UPLOAD_DOCUMENT = """【无锡】(2024)无锡市关于支持低空经济发展的若干措施

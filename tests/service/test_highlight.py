@@ -1,7 +1,8 @@
 """Highlight spans: normalised matching mapped back to original offsets, merged."""
 
-from policyqa.indexer.tokenizer import Tokenizer, normalize
+from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.highlight import highlight_spans, merge_spans
+from policyqa.text import normalize
 
 
 def test_merge_spans_joins_overlapping_and_touching_spans():

@@ -1,0 +1,142 @@
+"""The shared text rules: CJK range, matching forms, numerals, article references, 文号, leading labels."""
+
+import re
+
+import pytest
+
+from policyqa.text import (
+    ARTICLE_REFERENCE,
+    BROKEN_DOC_NUMBER,
+    CJK_BASIC,
+    CJK_CHARACTER,
+    DOC_NUMBER,
+    DOC_NUMBER_FROM_BRACKET,
+    LEADING_LABEL,
+    article_key,
+    chinese_to_int,
+    compatibility_form,
+    fold,
+    int_to_chinese,
+    normalize,
+)
+
+
+def test_cjk_range_covers_extension_a_but_not_punctuation():
+    assert all(CJK_CHARACTER.fullmatch(ch) for ch in "中国㐀䶵鿿")
+    assert not any(CJK_CHARACTER.fullmatch(ch) for ch in "a1，。（〔\U00020000")
+    assert re.fullmatch(f"[{CJK_BASIC}]", "中") and not re.fullmatch(f"[{CJK_BASIC}]", "㐀")
+
+
+def test_fold_keeps_length_with_traditional_and_full_width_input():
+    text = "（十二）第一條\u3000發展ＡＩ孵化器，"
+    assert fold(text) == "(十二)第一条 发展AI孵化器,"
+    assert len(fold(text)) == len(text)
+
+
+def test_matching_forms_differ_where_they_should():
+    assert compatibility_form("（十二）發展") == "(十二)發展"  # width only, traditional kept
+    assert normalize("中華人民共和國ＡＢＣ１２３，") == "中华人民共和国abc123,"
+    assert fold("ＡＢＣ") == "ABC"  # fold keeps case
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "苏政发〔2018〕123号",
+        "苏政发[2018]123号",
+        "苏政发【2018】123号",
+        "苏政发(2018)123号",
+        "苏政发（2018）第123号",
+    ],
+)
+def test_doc_number_in_each_bracket_style(text):
+    match = re.fullmatch(DOC_NUMBER, text)
+    assert match and (match["year"], match["serial"]) == ("2018", "123")
+    search_form = re.search(DOC_NUMBER_FROM_BRACKET, normalize(text))
+    assert search_form and (search_form["year"], search_form["serial"]) == ("2018", "123")
+
+
+def test_doc_number_variants():
+    assert re.fullmatch(DOC_NUMBER, "苏政发〔 2018 〕 123 号")
+    assert not re.search(DOC_NUMBER_FROM_BRACKET, "苏政发〔 2018 〕123号")  # search form has no inner spaces
+    broken = re.search(BROKEN_DOC_NUMBER, "根据国科发高〔201790号文件")
+    assert broken and (broken["year"], broken["serial"]) == ("2017", "90")
+
+
+def test_article_reference_in_a_sentence():
+    match = re.search(ARTICLE_REFERENCE, "依照本法第一百二十三条之一的规定")
+    assert match and match.group() == "第一百二十三条之一"
+    assert (match["article_number"], match["article_sub"]) == ("一百二十三", "一")
+
+
+@pytest.mark.parametrize(
+    ("label", "number"),
+    [
+        ("第二章 总则", "第二章"),
+        ("第十二条", "第十二条"),
+        ("四、健全机制", "四、"),
+        ("（十二）发展", "（十二）"),
+        ("3.目标", "3."),
+    ],
+)
+def test_leading_label(label, number):
+    assert LEADING_LABEL.match(label).group(1) == number
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("一", 1),
+        ("十", 10),
+        ("十二", 12),
+        ("二十", 20),
+        ("一百二十三", 123),
+        ("一百零五", 105),
+        ("一千零一", 1001),
+        ("两千", 2000),
+        ("二〇一八", 2018),
+        ("一〇", 10),
+        ("零", 0),
+        ("三万五千", 35000),
+        ("24", 24),
+        ("２４", 24),
+    ],
+)
+def test_chinese_to_int(text, value):
+    assert chinese_to_int(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "条", "十a", "abc"])
+def test_chinese_to_int_rejects_non_numerals(text):
+    with pytest.raises(ValueError):
+        chinese_to_int(text)
+
+
+def test_int_to_chinese_round_trips():
+    for value in range(1, 2001):
+        assert chinese_to_int(int_to_chinese(value)) == value
+    assert int_to_chinese(12) == "十二"
+    assert int_to_chinese(110) == "一百一十"
+    assert int_to_chinese(1260) == "一千二百六十"
+
+
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [
+        ("第二十四条", "24"),
+        ("第24条", "24"),
+        ("第２４条", "24"),
+        ("第二十四条之一", "24-1"),
+        ("第一百二十三条", "123"),
+        ("第一百二十三条之一", "123-1"),
+        ("第24条之1", "24-1"),
+        ("第二十四條", "24"),
+        ("第一百零五条", "105"),
+        (" 第十条 ", "10"),
+        ("第二十四条的规定", None),
+        ("第二章", None),
+        ("二十四", None),
+    ],
+)
+def test_article_key(label, key):
+    assert article_key(label) == key
