@@ -19,13 +19,19 @@ from policyqa.corpus.model import ParsedDocument
 from policyqa.corpus.parse import iter_document_files, parse_file
 from policyqa.indexer import store
 from policyqa.indexer.bm25 import BM25Index, BM25Params
-from policyqa.indexer.dense import DenseIndex
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import NothingToIndexError, UnknownIdError
-from policyqa.indexer.manifest import FORMAT_VERSION, check_format, check_model, manifest_tokenizer
+from policyqa.indexer.manifest import (
+    FORMAT_VERSION,
+    check_format,
+    check_model,
+    manifest_tokenizer,
+    manifest_vector_store,
+)
 from policyqa.indexer.passages import clause_passages
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.indexer.vector_store import build_vector_store
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ def build_index(
                 model_setting=settings.model,
                 tokenizer=tokenizer,
                 bm25_params=BM25Params(settings.bm25_k1, settings.bm25_b),
+                vector_store=settings.vector_store,
                 ann=settings.ann,
                 previous_vectors={},
                 extra={"update": "build", "skipped": skipped},
@@ -211,6 +218,7 @@ def _update(
             model_setting=manifest["model_setting"],
             tokenizer=tokenizer,
             bm25_params=BM25Params(**manifest["bm25"]),
+            vector_store=manifest_vector_store(manifest),
             ann=manifest["ann_requested"],
             previous_vectors=_vectors_by_text(current),
             extra={"update": kind},
@@ -239,6 +247,7 @@ def _finish_version(
     model_setting: str,
     tokenizer: Tokenizer,
     bm25_params: BM25Params,
+    vector_store: str,
     ann: str,
     previous_vectors: dict[str, np.ndarray],
     extra: dict,
@@ -265,7 +274,8 @@ def _finish_version(
     ).reshape(len(passages), dimension)
     np.save(version / store.VECTORS, vectors)
     BM25Index.build([passage.tokens for passage in passages], bm25_params).save(version / "bm25")
-    dense = DenseIndex.build(vectors, np.array([passage.id for passage in passages], dtype=np.int64), ann)
+    passage_ids = np.array([passage.id for passage in passages], dtype=np.int64)
+    dense = build_vector_store(vector_store, vectors, passage_ids, ann)
     dense.save(version / "dense")
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -276,6 +286,7 @@ def _finish_version(
         "tokenizer": tokenizer.config,
         "dictionary_hash": tokenizer.dictionary_hash,
         "bm25": {"k1": bm25_params.k1, "b": bm25_params.b},
+        "vector_store": vector_store,
         "ann": dense.ann,
         "ann_requested": ann,
         "documents": counts["documents"],

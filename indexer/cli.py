@@ -7,9 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from policyqa.indexer.dense import ANN_TYPES
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
 from policyqa.indexer.settings import IndexSettings, load_settings
+from policyqa.indexer.vector_store import ANN_TYPES
 
 SNIPPET_CHARS = 120
 _SPACE = re.compile(r"\s+")
@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     index.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (recursive)")
     index.add_argument("--index-dir", type=Path, help="index folder (default: POLICYQA_HOME/index)")
     index.add_argument("--model", help="'default' or a sentence-transformers model name or path")
-    index.add_argument("--ann", choices=ANN_TYPES, help="FAISS index type (default: flat, exact)")
+    index.add_argument(
+        "--ann", choices=ANN_TYPES, help="vector index: flat (exact, default), hnsw or ivf (approximate)"
+    )
     index.set_defaults(func=run_index)
 
     search = subparsers.add_parser("search", help="search an index for the clauses that answer a query")

@@ -1,68 +1,108 @@
 """Fusion strategies: combine per-retriever rankings of clause ids into one ranking.
 
-Each strategy takes ``{retriever: [(clause_id, score), …best first]}`` plus per-retriever weights and
-returns ``[(clause_id, fused_score), …]`` best first. Ties keep the order of first appearance.
+Each strategy takes ``{retriever: [(clause_id, score), …best first]}`` with per-retriever weights and
+returns ``[(clause_id, fused_score), …]`` best first; ties keep the order of first appearance. Strategies
+register in ``FUSION_STRATEGIES`` under the name the ``POLICYQA_FUSION`` setting gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from policyqa.registry import Registry
+
+if TYPE_CHECKING:
+    from policyqa.indexer.settings import IndexSettings
 
 Ranking = Sequence[tuple[str, float]]
+MIN_MAX_WINDOW = 100  # min-max scales each retriever between its best and its 100th-best score
+
+FUSION_STRATEGIES = Registry(
+    "fusion strategy",
+    {
+        "minmax": "policyqa.indexer.fusion:MinMaxFusion",
+        "rrf": "policyqa.indexer.fusion:ReciprocalRankFusion",
+    },
+)
 
 
-def reciprocal_rank_fusion(
-    rankings: Mapping[str, Ranking], weights: Mapping[str, float], *, k: int = 60
-) -> list[tuple[str, float]]:
+class Fusion(Protocol):
+    """A named way of fusing rankings, with its weights."""
+
+    weights: Mapping[str, float]
+
+    def fuse(self, rankings: Mapping[str, Ranking]) -> list[tuple[str, float]]:
+        """The fused ranking, best first."""
+        ...
+
+    def best_possible_score(self) -> float:
+        """The fused score of an item every retriever ranks first."""
+        ...
+
+
+class MinMaxFusion:
+    """Weighted sum of scores scaled per retriever to [0, 1] between its best score and its
+    ``window``-th best (lower scores count as 0; all-equal scores as 1). The fixed window keeps the
+    scaling, and so the order, independent of how many candidates were fetched."""
+
+    def __init__(self, weights: Mapping[str, float], *, window: int = MIN_MAX_WINDOW):
+        self.weights = weights
+        self.window = window
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> MinMaxFusion:
+        return cls(retriever_weights(settings))
+
+    def fuse(self, rankings: Mapping[str, Ranking]) -> list[tuple[str, float]]:
+        fused: dict[str, float] = {}
+        for retriever, ranking in rankings.items():
+            if not ranking:
+                continue
+            weight = self.weights.get(retriever, 1.0)
+            scores = [score for _item, score in ranking[: self.window]]
+            low, spread = min(scores), max(scores) - min(scores)
+            for item, score in ranking:
+                scaled = max(0.0, (score - low) / spread) if spread > 0 else 1.0
+                fused[item] = fused.get(item, 0.0) + weight * scaled
+        return _sorted(fused)
+
+    def best_possible_score(self) -> float:
+        return sum(self.weights.values())
+
+
+class ReciprocalRankFusion:
     """Weighted RRF: ``Σ weight_r / (k + rank_r)`` over the retrievers that found the item (ranks from 1)."""
-    fused: dict[str, float] = {}
-    for retriever, ranking in rankings.items():
-        weight = weights.get(retriever, 1.0)
-        for rank, (item, _score) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return _sorted(fused)
+
+    def __init__(self, weights: Mapping[str, float], *, k: int = 60):
+        self.weights = weights
+        self.k = k
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> ReciprocalRankFusion:
+        return cls(retriever_weights(settings), k=settings.rrf_k)
+
+    def fuse(self, rankings: Mapping[str, Ranking]) -> list[tuple[str, float]]:
+        fused: dict[str, float] = {}
+        for retriever, ranking in rankings.items():
+            weight = self.weights.get(retriever, 1.0)
+            for rank, (item, _score) in enumerate(ranking, start=1):
+                fused[item] = fused.get(item, 0.0) + weight / (self.k + rank)
+        return _sorted(fused)
+
+    def best_possible_score(self) -> float:
+        return sum(self.weights.values()) / (self.k + 1)
 
 
-def min_max_fusion(
-    rankings: Mapping[str, Ranking], weights: Mapping[str, float], *, window: int = 100
-) -> list[tuple[str, float]]:
-    """Weighted sum of scores scaled per retriever to [0, 1] between its best score and its ``window``-th
-    best (lower scores count as 0; all-equal scores as 1). The fixed window keeps the scaling, and so the
-    order, independent of how many candidates were fetched."""
-    fused: dict[str, float] = {}
-    for retriever, ranking in rankings.items():
-        if not ranking:
-            continue
-        weight = weights.get(retriever, 1.0)
-        scores = [score for _item, score in ranking[:window]]
-        low, spread = min(scores), max(scores) - min(scores)
-        for item, score in ranking:
-            scaled = max(0.0, (score - low) / spread) if spread > 0 else 1.0
-            fused[item] = fused.get(item, 0.0) + weight * scaled
-    return _sorted(fused)
+def retriever_weights(settings: IndexSettings) -> dict[str, float]:
+    """Each retriever's weight in fusion, as the settings give them."""
+    return {"bm25": settings.bm25_weight, "dense": settings.dense_weight}
+
+
+def fusion_from_settings(settings: IndexSettings) -> Fusion:
+    """The fusion strategy ``settings.fusion`` names, with the configured weights."""
+    return FUSION_STRATEGIES.resolve(settings.fusion).from_settings(settings)
 
 
 def _sorted(fused: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(
-        fused.items(), key=lambda entry: entry[1], reverse=True
-    )  # stable: first appearance wins ties
-
-
-FUSION_STRATEGIES = ("rrf", "minmax")
-
-
-def best_possible_score(weights: Mapping[str, float], *, strategy: str, rrf_k: int = 60) -> float:
-    """The fused score of an item every retriever ranks first (its scores the best of the ranking)."""
-    total = sum(weights.values())
-    return total if strategy == "minmax" else total / (rrf_k + 1)
-
-
-def fuse(
-    rankings: Mapping[str, Ranking], weights: Mapping[str, float], *, strategy: str = "rrf", rrf_k: int = 60
-) -> list[tuple[str, float]]:
-    """Combine ``rankings`` with the named strategy (one of ``FUSION_STRATEGIES``)."""
-    if strategy == "rrf":
-        return reciprocal_rank_fusion(rankings, weights, k=rrf_k)
-    if strategy == "minmax":
-        return min_max_fusion(rankings, weights)
-    raise ValueError(f"unknown fusion strategy {strategy!r}; choose one of {', '.join(FUSION_STRATEGIES)}")
+    return sorted(fused.items(), key=lambda entry: entry[1], reverse=True)  # stable: first appearance wins

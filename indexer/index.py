@@ -1,12 +1,10 @@
-"""Query a clause index (BM25 + dense + fusion); re-exports the functions that write one."""
+"""A loaded index: a thin front over its catalogue and its retrieval pipeline; re-exports the functions
+that write one."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import closing
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -15,38 +13,36 @@ from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import store
 from policyqa.indexer.bm25 import BM25Index
 from policyqa.indexer.build import add_documents, build_index, remove_documents
-from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.catalogue import Catalogue
 from policyqa.indexer.embedder import Embedder
-from policyqa.indexer.errors import IndexCorruptError, InvalidQueryError, UnknownIdError
-from policyqa.indexer.fusion import best_possible_score, fuse
-from policyqa.indexer.jurisdiction import Item, named_regions, same_region, step_back_other_regions
-from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer
-from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.indexer.errors import IndexCorruptError, InvalidQueryError
+from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer, manifest_vector_store
+from policyqa.indexer.pipeline import RetrievalPipeline
+from policyqa.indexer.records import (
+    SEARCH_MODES,
+    Hit,
+    Query,
+    Ranking,
+    Retrieval,
+    SearchFilters,
+    SearchRequest,
+)
+from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.indexer.vector_store import VectorStore, load_vector_store
 
-__all__ = ["PolicyIndex", "add_documents", "build_index", "fuse_hybrid", "remove_documents", "validate_query"]
+__all__ = ["PolicyIndex", "add_documents", "build_index", "remove_documents", "validate_query"]
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MIN_CANDIDATES = 100  # each retriever ranks at least this many passages before fusion
 _LOAD_ATTEMPTS = 3  # a load racing two swaps may find its version deleted: it retries with the new one
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _is_iso_date(text: str) -> bool:
-    """True for a valid calendar date written ``yyyy-mm-dd``."""
-    if not _ISO_DATE.fullmatch(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 class PolicyIndex:
-    """A loaded index: every row, the BM25 matrix and the FAISS index in memory; searches never touch disk."""
+    """A loaded index: every row, the BM25 matrix and the vector store in memory; searches never touch
+    disk. Lookups go to the catalogue, searches through the pipeline."""
 
     def __init__(
         self,
@@ -55,32 +51,21 @@ class PolicyIndex:
         settings: IndexSettings,
         embedder: Embedder,
         tokenizer: Tokenizer,
-        documents: list[Document],
-        clauses: list[Clause],
-        passage_clause_ids: list[str],
+        catalogue: Catalogue,
         bm25: BM25Index,
-        dense: DenseIndex,
+        vector_store: VectorStore,
     ):
         self.manifest = manifest
         self.settings = settings
         self.embedder = embedder
         self.tokenizer = tokenizer
+        self.catalogue = catalogue
         self.bm25 = bm25
-        self.dense = dense
-        self._documents = {document.id: document for document in documents}
-        self._clauses = clauses
-        self._clause_row = {clause.id: row for row, clause in enumerate(clauses)}
-        self._document_clauses: dict[str, list[int]] = {document.id: [] for document in documents}
-        for row, clause in enumerate(clauses):
-            self._document_clauses[clause.document_id].append(row)
-        document_row = {document.id: row for row, document in enumerate(documents)}
-        self._document_list = documents
-        self.regions = frozenset(document.region for document in documents if document.region)
-        self._home_regions = named_regions(settings.home_region or "", self.regions)
-        self._passage_clause = np.array([self._clause_row[cid] for cid in passage_clause_ids], dtype=np.int64)
-        clause_document = np.array([document_row[clause.document_id] for clause in clauses], dtype=np.int64)
-        self._passage_document = (
-            clause_document[self._passage_clause] if len(clauses) else self._passage_clause
+        self.vector_store = vector_store
+        self.pipeline = RetrievalPipeline.from_settings(
+            settings,
+            catalogue,
+            [BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
         )
 
     @classmethod
@@ -90,12 +75,7 @@ class PolicyIndex:
         """Load the version in force; IndexNotFoundError when absent, IndexMismatchError when incompatible,
         IndexCorruptError when its files cannot be read."""
         index_dir = Path(index_dir)
-        unreadable = (
-            OSError,
-            ValueError,
-            RuntimeError,
-            sqlite3.Error,
-        )  # json, faiss and numpy errors included
+        unreadable = (OSError, ValueError, RuntimeError, sqlite3.Error)  # json, faiss and numpy errors too
         for _attempt in range(_LOAD_ATTEMPTS):
             version = store.current_version(index_dir)
             try:
@@ -117,13 +97,16 @@ class PolicyIndex:
         cls, index_dir: Path, version: Path, manifest: dict, settings: IndexSettings, embedder: Embedder
     ) -> PolicyIndex:
         with closing(store.connect(version)) as connection:
-            documents = store.read_documents(connection)
-            clauses = store.read_clauses(connection)
-            passages = store.read_passage_clauses(connection)
-        dense = DenseIndex.load(version / "dense")
+            catalogue = Catalogue(
+                store.read_documents(connection),
+                store.read_clauses(connection),
+                store.read_passage_clauses(connection),
+            )
+        vector_store = load_vector_store(manifest_vector_store(manifest), version / "dense")
         bm25 = BM25Index.load(version / "bm25")
-        passage_ids = np.array([passage_id for passage_id, _clause in passages], dtype=np.int64)
-        if not np.array_equal(dense.passage_ids, passage_ids) or bm25.size != len(passages):
+        if not np.array_equal(vector_store.passage_ids, catalogue.passage_ids) or bm25.size != len(
+            catalogue.passage_ids
+        ):
             raise IndexCorruptError(
                 f"index at {index_dir} is inconsistent (version {version.name}); rebuild it"
             )
@@ -135,12 +118,29 @@ class PolicyIndex:
             settings=settings,
             embedder=embedder,
             tokenizer=tokenizer,
-            documents=documents,
-            clauses=clauses,
-            passage_clause_ids=[clause_id for _passage, clause_id in passages],
+            catalogue=catalogue,
             bm25=bm25,
-            dense=dense,
+            vector_store=vector_store,
         )
+
+    def with_settings(
+        self, settings: IndexSettings, *, vector_store: VectorStore | None = None
+    ) -> PolicyIndex:
+        """The same loaded data searched with another pipeline (``settings``) or vector store: what fusion
+        sweeps and ANN trade-offs compare, without loading anything again."""
+        return PolicyIndex(
+            manifest=self.manifest,
+            settings=settings,
+            embedder=self.embedder,
+            tokenizer=self.tokenizer,
+            catalogue=self.catalogue,
+            bm25=self.bm25,
+            vector_store=vector_store or self.vector_store,
+        )
+
+    def query(self, text: str) -> Query:
+        """``text`` as a query of this index (embedded on first use, once)."""
+        return Query(text, self.embedder.embed_query)
 
     def search(
         self,
@@ -155,31 +155,46 @@ class PolicyIndex:
 
         ``home_region`` is where the asker is (江苏, 苏州市): for this search it replaces the configured
         home region, whose documents never step back in hybrid ranking; blank means not given."""
-        query = validate_query(query, mode, k)
-        allowed = self._allowed_passages(filters)
-        depth = max(MIN_CANDIDATES, 3 * k)
-        rankings: dict[str, list[tuple[int, float]]] = {}
-        if mode in ("bm25", "hybrid"):
-            rankings["bm25"] = self._bm25_ranking(query, depth, allowed)
-        if mode in ("dense", "hybrid"):
-            rankings["dense"] = self._dense_ranking(query, depth, allowed)
-        if mode == "hybrid":
-            preferred = self.preferred_regions(query, home_region)
-            fused = fuse_hybrid(rankings, self.settings, self._region_of_row, preferred)
-        else:
-            fused = rankings[mode]
+        return self.retrieve(query, mode=mode, k=k, filters=filters, home_region=home_region).hits
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        home_region: str | None = None,
+    ) -> Retrieval:
+        """What :meth:`search` finds, with the query it embedded (an answerer reuses its vector)."""
+        text = validate_query(query, mode, k)
+        request = SearchRequest(
+            self.query(text),
+            mode,
+            max(MIN_CANDIDATES, 3 * k),
+            filters,
+            home_region,  # type: ignore[arg-type]
+        )
+        rankings = self.pipeline.rankings(request)
+        final = self.pipeline.combine(request, rankings)
+        return Retrieval(request.query, self.to_hits(final[:k], rankings))
+
+    def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking]) -> list[Hit]:
+        """``ranking`` as hits, each with its rank and score in every retriever's ranking that has it."""
         positions = {
-            name: {row: (rank, score) for rank, (row, score) in enumerate(ranking, start=1)}
-            for name, ranking in rankings.items()
+            name: {clause_id: (rank, score) for rank, (clause_id, score) in enumerate(found, start=1)}
+            for name, found in rankings.items()
         }
         hits = []
-        for row, score in fused[:k]:
-            clause = self._clauses[row]
-            found = {name: position[row] for name, position in positions.items() if row in position}
+        for clause_id, score in ranking:
+            clause = self.catalogue.clause(clause_id)
+            found = {
+                name: position[clause_id] for name, position in positions.items() if clause_id in position
+            }
             hits.append(
                 Hit(
                     clause=clause,
-                    document=self._documents[clause.document_id],
+                    document=self.catalogue.document(clause.document_id),
                     score=float(score),
                     ranks={name: rank for name, (rank, _score) in found.items()},
                     scores={name: float(score) for name, (_rank, score) in found.items()},
@@ -187,98 +202,25 @@ class PolicyIndex:
             )
         return hits
 
-    def preferred_regions(self, query: str, home_region: str | None = None) -> frozenset[str]:
-        """Regions whose documents keep their full hybrid score for ``query``: the ones it names, and
-        ``home_region`` (the configured home region when None or blank)."""
-        given = (home_region or "").strip()
-        home = named_regions(given, self.regions) if given else self._home_regions
-        return named_regions(query, self.regions) | home
-
-    def _region_of_row(self, row: int) -> str | None:
-        return self._documents[self._clauses[row].document_id].region
-
-    def _bm25_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        scores = self.bm25.scores(self.tokenizer.tokenize(query))
-        if allowed is not None:
-            scores = np.where(allowed, scores, 0.0)
-        candidates = np.flatnonzero(scores > 0)
-        if len(candidates) > depth:
-            candidates = candidates[np.argpartition(-scores[candidates], depth - 1)[:depth]]
-        ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
-        return self._fold(ordered, scores[ordered])
-
-    def _dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-        allowed_rows = None if allowed is None else np.flatnonzero(allowed)
-        rows, scores = self.dense.search(self.embedder.embed_query(query), depth, allowed_rows)
-        return self._fold(rows, scores)
-
-    def _fold(self, passage_rows: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
-        """Passages (best first) → clauses (best passage per clause), as (clause row, score)."""
-        clause_rows = self._passage_clause[passage_rows]
-        _unique, first = np.unique(clause_rows, return_index=True)
-        first.sort()
-        return [(int(clause_rows[i]), float(scores[i])) for i in first]
-
-    def _allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
-        """Boolean mask over passages that pass ``filters``; None when nothing is constrained."""
-        if filters is None or filters == SearchFilters():
-            return None
-        if filters.document_id is not None:
-            self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
-        for bound in (filters.date_from, filters.date_to):
-            if bound is not None and not _is_iso_date(bound):
-                raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
-        allowed_documents = np.array(
-            [_passes(document, filters) for document in self._document_list], dtype=bool
-        )
-        return allowed_documents[self._passage_document]
-
     def clause(self, clause_id: str) -> Clause:
         """The clause with ``clause_id``; UnknownIdError when absent."""
-        row = self._clause_row.get(clause_id)
-        if row is None:
-            raise UnknownIdError(f"no clause with id {clause_id!r}")
-        return self._clauses[row]
+        return self.catalogue.clause(clause_id)
 
     def document(self, document_id: str) -> Document:
         """The document with ``document_id``; UnknownIdError when absent."""
-        document = self._documents.get(document_id)
-        if document is None:
-            raise UnknownIdError(f"no document with id {document_id!r}")
-        return document
+        return self.catalogue.document(document_id)
 
     def documents(self) -> list[Document]:
         """Every document, in the order they were indexed."""
-        return list(self._document_list)
+        return self.catalogue.documents()
 
     def clauses_of(self, document_id: str) -> list[Clause]:
         """The clauses of a document in reading order; UnknownIdError when absent."""
-        self.document(document_id)
-        return [self._clauses[row] for row in self._document_clauses[document_id]]
+        return self.catalogue.clauses_of(document_id)
 
     def neighbours(self, clause_id: str) -> tuple[str | None, str | None]:
         """Ids of the previous and next clause in the same document (None at either end)."""
-        clause = self.clause(clause_id)
-        rows = self._document_clauses[clause.document_id]
-        position = rows.index(self._clause_row[clause_id])
-        previous = self._clauses[rows[position - 1]].id if position > 0 else None
-        following = self._clauses[rows[position + 1]].id if position + 1 < len(rows) else None
-        return previous, following
-
-
-def fuse_hybrid(
-    rankings: Mapping[str, Sequence[tuple[Item, float]]],
-    settings: IndexSettings,
-    region_of: Callable[[Item], str | None],
-    preferred_regions: Collection[str],
-) -> list[tuple[Item, float]]:
-    """The hybrid ranking as ``PolicyIndex.search`` makes it: the BM25 and dense rankings fused as
-    ``settings`` say, then documents of regions not preferred step back
-    (see ``policyqa.indexer.jurisdiction``)."""
-    weights = {"bm25": settings.bm25_weight, "dense": settings.dense_weight}
-    fused = fuse(rankings, weights, strategy=settings.fusion, rrf_k=settings.rrf_k)
-    best = best_possible_score(weights, strategy=settings.fusion, rrf_k=settings.rrf_k)
-    return step_back_other_regions(fused, region_of, preferred_regions, settings.other_region_penalty * best)
+        return self.catalogue.neighbours(clause_id)
 
 
 def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> None:
@@ -300,22 +242,3 @@ def validate_query(query: str, mode: str, k: int) -> str:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidQueryError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
     return query.strip()
-
-
-def _passes(document: Document, filters: SearchFilters) -> bool:
-    if any(
-        wanted is not None and wanted != actual
-        for wanted, actual in (
-            (filters.document_id, document.id),
-            (filters.issuer, document.issuer),
-            (filters.doc_type, document.doc_type),
-        )
-    ):
-        return False
-    if filters.region is not None and not (document.region and same_region(filters.region, document.region)):
-        return False
-    if filters.date_from is None and filters.date_to is None:
-        return True
-    if document.date is None:
-        return False
-    return (filters.date_from or "") <= document.date <= (filters.date_to or "9999-12-31")

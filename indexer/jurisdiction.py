@@ -10,9 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from policyqa.indexer.fusion import fusion_from_settings
+from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.text import fold
+
+if TYPE_CHECKING:
+    from policyqa.indexer.catalogue import Catalogue
+    from policyqa.indexer.settings import IndexSettings
 
 Item = TypeVar("Item", bound=Hashable)
 
@@ -61,3 +67,24 @@ def step_back_other_regions(
         for item, score in fused
     ]
     return sorted(adjusted, key=lambda entry: entry[1], reverse=True)
+
+
+class RegionStepBack:
+    """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are not the
+    asker's home region) lose ``settings.other_region_penalty`` × the best possible fused score."""
+
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue):
+        self.catalogue = catalogue
+        self.penalty = settings.other_region_penalty * fusion_from_settings(settings).best_possible_score()
+        self.home_regions = named_regions(settings.home_region or "", catalogue.regions)
+
+    def preferred_regions(self, query: str, home_region: str | None = None) -> frozenset[str]:
+        """Regions whose documents keep their full score for ``query``: the ones it names, and
+        ``home_region`` (the configured home region when None or blank)."""
+        given = (home_region or "").strip()
+        home = named_regions(given, self.catalogue.regions) if given else self.home_regions
+        return named_regions(query, self.catalogue.regions) | home
+
+    def adjust(self, request: SearchRequest, ranking: Ranking) -> Ranking:
+        preferred = self.preferred_regions(request.query.text, request.home_region)
+        return step_back_other_regions(ranking, self.catalogue.region_of, preferred, self.penalty)

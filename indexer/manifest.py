@@ -38,6 +38,11 @@ def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: I
     )
 
 
+def manifest_vector_store(manifest: dict) -> str:
+    """The vector store backend the index was built with (FAISS for versions that do not say)."""
+    return manifest.get("vector_store", "faiss")
+
+
 def manifest_tokenizer(manifest: dict) -> Tokenizer:
     """The tokenizer the index was built with; warns when the dictionary changed since."""
     tokenizer = Tokenizer(bigrams=manifest["tokenizer"]["bigrams"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policyqa.indexer.errors import ConfigurationError
+from policyqa.indexer.fusion import FUSION_STRATEGIES
+from policyqa.indexer.rerank import RERANKERS
+from policyqa.indexer.vector_store import VECTOR_STORES, AnnType
 
 DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
 
@@ -23,13 +26,12 @@ class IndexSettings(BaseSettings):
     model: str = Field(default=DEFAULT_MODEL, description="'default', a sentence-transformers name or path")
     query_prompt: str | None = Field(default=None, description="prompt before queries; None = model's own")
     passage_prompt: str | None = Field(default=None, description="prompt before passages; None = model's own")
-    ann: Literal["flat", "hnsw", "ivf"] = Field(default="flat", description="FAISS index type")
+    vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
+    ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     # min-max beat RRF on the right clause first for STARD-train (R@1 0.264 vs 0.256) and the seed questions
     # (77 % vs 63 %) on the full lawrefbook index, at the same R@10 0.517 (see README, Results)
-    fusion: Literal["rrf", "minmax"] = Field(
-        default="minmax", description="how hybrid search combines rankings"
-    )
+    fusion: str = Field(default="minmax", description="how hybrid search combines rankings: minmax or rrf")
     bm25_k1: float = Field(
         default=0.9, ge=0, description="BM25 term-frequency saturation (set at build time)"
     )
@@ -51,7 +53,23 @@ class IndexSettings(BaseSettings):
         default=None,
         description="hybrid: a region whose documents never step back (e.g. 江苏 on a 江苏 portal)",
     )
+    rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates")
     batch_size: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("vector_store")
+    @classmethod
+    def _known_vector_store(cls, value: str) -> str:
+        return VECTOR_STORES.check(value)
+
+    @field_validator("fusion")
+    @classmethod
+    def _known_fusion(cls, value: str) -> str:
+        return FUSION_STRATEGIES.check(value)
+
+    @field_validator("rerank")
+    @classmethod
+    def _known_reranker(cls, value: str) -> str:
+        return RERANKERS.check(value)
 
     @property
     def resolved_index_dir(self) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from policyqa.indexer import build_index
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.settings import IndexSettings
 
@@ -36,3 +37,17 @@ def index_settings(policyqa_home: Path) -> IndexSettings:
 def embedder(index_settings: IndexSettings) -> Embedder:
     """The default multilingual-e5-small embedder; the first use materialises it (10-40 s)."""
     return Embedder.from_settings(index_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def seed_document() -> Path:
+    """The demo document shipped with the corpus package."""
+    return SEED_DOCUMENT
+
+
+@pytest.fixture(scope="session")
+def seed_index(policyqa_home: Path, index_settings: IndexSettings, embedder: Embedder) -> Path:
+    """An index of the seed document only."""
+    index_dir = policyqa_home / "seed-index"
+    build_index([SEED_DOCUMENT], index_dir, index_settings, embedder=embedder, progress=False)
+    return index_dir

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from policyqa.eval.ann_tradeoff import BuiltIndex, build_approximate, fidelity, main, run
+from experiments.ann_tradeoff import BuiltIndex, build_approximate, fidelity, main, run
 from policyqa.eval.cli import SEED_QUESTIONS
 from policyqa.eval.queries import load_queries
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.faiss_store import FaissStore
 
 
 def _unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def _unit_vectors(count: int, dimension: int, seed: int) -> np.ndarray:
 def test_fidelity_measures_what_an_approximate_index_misses() -> None:
     vectors = _unit_vectors(3000, 16, seed=1)
     ids = np.arange(3000)
-    built = [BuiltIndex("flat", DenseIndex.build(vectors, ids), 0.0), build_approximate(vectors, ids, "ivf")]
+    built = [BuiltIndex("flat", FaissStore.build(vectors, ids), 0.0), build_approximate(vectors, ids, "ivf")]
     rows = fidelity(built, _unit_vectors(40, 16, seed=2), k=20)
     assert [(row.name, row.parameter) for row in rows] == [
         ("flat", "exact"),
@@ -36,7 +36,7 @@ def test_fidelity_measures_what_an_approximate_index_misses() -> None:
 
 def test_run_on_the_seed_index(seed_index: Path, index_settings: IndexSettings, embedder: Embedder) -> None:
     index = PolicyIndex.load(seed_index, index_settings, embedder=embedder)
-    flat_dense = index.dense
+    flat_dense = index.vector_store
     fidelity_markdown, quality_markdown = run(index, load_queries(SEED_QUESTIONS)[:6], k=10, progress=False)
     lines = fidelity_markdown.splitlines()
     assert lines[0].startswith("| index | search | build s | size MiB |")
@@ -46,7 +46,7 @@ def test_run_on_the_seed_index(seed_index: Path, index_settings: IndexSettings, 
     quality = quality_markdown.splitlines()
     assert quality[0] == "| dense search with | recall@1 | recall@10 | recall@100 | mrr@10 |"
     assert [line.split(" | ")[0] for line in quality[2:]] == ["| flat", "| hnsw", quality[4].split(" | ")[0]]
-    assert index.dense is flat_dense  # the index is left as it was
+    assert index.vector_store is flat_dense  # the index is left as it was
 
 
 def test_an_approximate_index_is_refused(

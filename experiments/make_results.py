@@ -1,6 +1,6 @@
 """Regenerate eval/RESULTS.md: quality on STARD-train and the seed set (all modes), plus the benchmark.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.make_results --index-dir data/lawref-index
+    POLICYQA_HOME=data/home .venv/bin/python -m experiments.make_results --index-dir data/lawref-index
 
 Needs an index of the full lawrefbook plus the seed document (eval/build_lawref_index.sh builds it).
 Writes the Markdown atomically and prints it; ``--reports DIR`` also writes one report per question set
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 def make_results(argv: list[str] | None = None) -> int:
     """Evaluate both question sets, run the benchmark, write and print RESULTS.md."""
     parser = argparse.ArgumentParser(
-        prog="python -m policyqa.eval.make_results", description=__doc__.splitlines()[0]
+        prog="python -m experiments.make_results", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--index-dir", type=Path, required=True, help="full lawrefbook + seed index")
     parser.add_argument("--stard", type=Path, default=STARD_TRAIN, help="STARD-train query file")
@@ -140,7 +140,7 @@ def make_results(argv: list[str] | None = None) -> int:
             http=not args.no_http,
         )
     )
-    command = "python -m policyqa.eval.make_results " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m experiments.make_results " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(command, manifest, [(stard, STARD_REFERENCE_ROWS), (seed, ())], bench)
     write_text_atomic(args.output, text)
     print(text)

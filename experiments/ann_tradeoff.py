@@ -1,6 +1,6 @@
 """Exact or approximate FAISS search: what HNSW and IVF cost in recall, and what they save in time.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.ann_tradeoff --index-dir data/lawref-index \
+    POLICYQA_HOME=data/home .venv/bin/python -m experiments.ann_tradeoff --index-dir data/lawref-index \
         --queries ../shared/eval/stard-train.jsonl --limit 300
 
 Takes the vectors of an index built with the exact flat index (the default), builds HNSW and IVF indexes of
@@ -30,7 +30,7 @@ from policyqa.eval.queries import EvalQuery, load_queries
 from policyqa.eval.report import metrics_table
 from policyqa.eval.runner import evaluate_mode
 from policyqa.indexer import PolicyIndex
-from policyqa.indexer.dense import DenseIndex
+from policyqa.indexer.faiss_store import FaissStore
 from policyqa.indexer.settings import load_settings
 
 HNSW_EF_SEARCH = (64, 128, 256)
@@ -43,7 +43,7 @@ class BuiltIndex:
     """A dense index under test: what was asked for (and what it became), the index, its build time."""
 
     label: str
-    dense: DenseIndex
+    dense: FaissStore
     build_seconds: float
 
 
@@ -76,7 +76,7 @@ def _size_mib(index: faiss.Index) -> float:
 def build_approximate(vectors: np.ndarray, passage_ids: np.ndarray, ann: str) -> BuiltIndex:
     """``vectors`` indexed as ``policyqa index --ann ann`` would (IVF falls back to flat on few passages)."""
     started = time.perf_counter()
-    dense = DenseIndex.build(vectors, passage_ids, ann)
+    dense = FaissStore.build(vectors, passage_ids, ann)
     seconds = time.perf_counter() - started
     label = ann if dense.ann == ann else f"{ann} (built flat: {len(vectors)} passages)"
     return BuiltIndex(label, dense, seconds)
@@ -148,25 +148,25 @@ def dense_quality(
     index: PolicyIndex, built: Sequence[BuiltIndex], queries: list[EvalQuery]
 ) -> dict[str, dict[str, float]]:
     """Dense-mode metrics over ``queries`` with each index in place (policyqa's own search parameters)."""
-    original = index.dense
-    results = {}
-    try:
-        for candidate in built:
-            index.dense = candidate.dense
-            results[candidate.label] = evaluate_mode(index, queries, "dense", progress=False).summary()
-    finally:
-        index.dense = original
-    return results
+    return {
+        candidate.label: evaluate_mode(
+            index.with_settings(index.settings, vector_store=candidate.dense),
+            queries,
+            "dense",
+            progress=False,
+        ).summary()
+        for candidate in built
+    }
 
 
 def flat_vectors(index: PolicyIndex) -> np.ndarray:
     """Every passage vector of ``index``; EvalError unless it was built with the exact flat index."""
-    if index.dense.ann != "flat":
+    if index.vector_store.ann != "flat":
         raise EvalError(
             f"the ANN trade-off is measured against the exact index; this one was built with --ann "
-            f"{index.dense.ann} (rebuild with --ann flat, the default)"
+            f"{index.vector_store.ann} (rebuild with --ann flat, the default)"
         )
-    return index.dense.index.reconstruct_n(0, index.dense.index.ntotal)
+    return index.vector_store.index.reconstruct_n(0, index.vector_store.index.ntotal)
 
 
 def embed_questions(index: PolicyIndex, queries: list[EvalQuery], progress: bool) -> np.ndarray:
@@ -198,9 +198,9 @@ def run(
     """Both tables for ``index`` (built flat) and ``queries``."""
     vectors = flat_vectors(index)
     query_vectors = embed_questions(index, queries, progress)
-    built = [BuiltIndex("flat", index.dense, 0.0)]
+    built = [BuiltIndex("flat", index.vector_store, 0.0)]
     for ann in tqdm(("hnsw", "ivf"), desc="building HNSW and IVF", unit="index", disable=not progress):
-        built.append(build_approximate(vectors, index.dense.passage_ids, ann))
+        built.append(build_approximate(vectors, index.vector_store.passage_ids, ann))
     rows = fidelity(built, query_vectors, min(k, len(vectors)))
     quality = dense_quality(index, built, queries)
     return fidelity_table(rows, k), metrics_table(
@@ -211,7 +211,7 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure, print both tables; bad input is a one-line error (exit 1)."""
     parser = argparse.ArgumentParser(
-        prog="python -m policyqa.eval.ann_tradeoff", description=__doc__.split("\n")[0]
+        prog="python -m experiments.ann_tradeoff", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
     parser.add_argument(

@@ -9,7 +9,7 @@ refused); among equally good thresholds the one in the widest gap between observ
 sits in the middle of that gap. For comparison the script shows how mixing in term overlap would separate
 the two sets, and how often an answered in-domain question quotes a relevant clause first.
 
-    .venv/bin/python -m policyqa.eval.calibrate_no_answer [--index-dir DIR]
+    .venv/bin/python -m experiments.calibrate_no_answer [--index-dir DIR]
 """
 
 from __future__ import annotations

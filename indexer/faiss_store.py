@@ -1,9 +1,10 @@
-"""Inner-product vector search with FAISS: exact (flat) by default, HNSW or IVF for large corpora.
+"""The FAISS vector store: inner-product search, exact (flat) by default, HNSW or IVF for large corpora.
 
-Row ``i`` of the FAISS index is the passage whose id is ``passage_ids[i]``; the mapping is saved as
-``rows.npy`` next to ``dense.faiss``. Filtered searches restrict FAISS to the allowed rows with an
-``IDSelectorBatch`` (exact with the flat index); an approximate index given a small allowed set
-scores those rows exactly instead, because graph/list traversal would miss most of them.
+Row ``i`` of the FAISS index is the passage whose id is ``passage_ids[i]`` (ascending); the mapping is
+saved as ``rows.npy`` next to ``dense.faiss``, and rows never leave this module. Filtered searches
+restrict FAISS to the allowed rows with an ``IDSelectorBatch`` (exact with the flat index); an
+approximate index given a small allowed set scores those rows exactly instead, because graph/list
+traversal would miss most of them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Literal
 
 import faiss
 import numpy as np
 
-AnnType = Literal["flat", "hnsw", "ivf"]
-ANN_TYPES: tuple[AnnType, ...] = ("flat", "hnsw", "ivf")
+from policyqa.indexer.vector_store import ANN_TYPES, AnnType
+
 HNSW_NEIGHBOURS = 32
 IVF_MIN_PASSAGES = 1000  # below this an IVF index cannot be trained usefully: flat is used instead
 _IVF_POINTS_PER_LIST = 39  # FAISS's minimum training points per centroid
@@ -26,8 +26,8 @@ EXACT_FILTER_LIMIT = 4096  # approximate indexes score at most this many allowed
 logger = logging.getLogger(__name__)
 
 
-class DenseIndex:
-    """A FAISS index plus its row → passage id mapping."""
+class FaissStore:
+    """A FAISS index plus its row → passage id mapping (a ``VectorStore``)."""
 
     def __init__(self, index: faiss.Index, passage_ids: np.ndarray):
         self.index = index
@@ -41,11 +41,14 @@ class DenseIndex:
         return "ivf" if isinstance(self.index, faiss.IndexIVF) else "flat"
 
     @classmethod
-    def build(cls, vectors: np.ndarray, passage_ids: np.ndarray, ann: AnnType = "flat") -> DenseIndex:
+    def build(cls, vectors: np.ndarray, passage_ids: np.ndarray, ann: AnnType = "flat") -> FaissStore:
         """Index L2-normalised ``vectors`` (n × d float32); row i belongs to ``passage_ids[i]``."""
         if ann not in ANN_TYPES:
             raise ValueError(f"unknown ann type {ann!r}; choose one of {', '.join(ANN_TYPES)}")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        passage_ids = np.asarray(passage_ids, dtype=np.int64)
+        if np.any(np.diff(passage_ids) <= 0):
+            raise ValueError("passage ids must be given in ascending order")
         count, dimension = vectors.shape
         if ann == "ivf" and count < IVF_MIN_PASSAGES:
             logger.info("only %d passages: using a flat index instead of IVF", count)
@@ -63,12 +66,22 @@ class DenseIndex:
         else:
             index = faiss.IndexFlatIP(dimension)
         index.add(vectors)
-        return cls(index, np.asarray(passage_ids, dtype=np.int64))
+        return cls(index, passage_ids)
 
     def search(
+        self, query_vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest passage ids and their inner products, best first; only ``allowed_ids``
+        (ascending) when given."""
+        allowed_rows = None if allowed_ids is None else self._rows(allowed_ids)
+        rows, scores = self._search_rows(query_vector, k, allowed_rows)
+        return self.passage_ids[rows], scores
+
+    def _search_rows(
         self, query_vector: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best rows and their inner products, best first; only ``allowed_rows`` when given."""
+        """The ``k`` best FAISS rows and their inner products, best first; only ``allowed_rows`` when
+        given."""
         if self.index.ntotal == 0 or k < 1 or (allowed_rows is not None and len(allowed_rows) == 0):
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         k = min(k, self.index.ntotal)
@@ -78,6 +91,14 @@ class DenseIndex:
         scores, rows = self.index.search(query, k, params=self._search_parameters(k, allowed_rows))
         found = rows[0] >= 0
         return rows[0][found], scores[0][found]
+
+    def _rows(self, passage_ids: np.ndarray) -> np.ndarray:
+        """The rows of ``passage_ids`` (ids not stored are dropped)."""
+        ids = np.asarray(passage_ids, dtype=np.int64)
+        rows = np.searchsorted(self.passage_ids, ids)
+        inside = rows < len(self.passage_ids)
+        rows, ids = rows[inside], ids[inside]
+        return rows[self.passage_ids[rows] == ids]
 
     def _exact_search(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self.index.reconstruct_batch(rows) @ query
@@ -102,7 +123,7 @@ class DenseIndex:
         np.save(folder / "rows.npy", self.passage_ids)
 
     @classmethod
-    def load(cls, folder: Path) -> DenseIndex:
+    def load(cls, folder: Path) -> FaissStore:
         """Read an index written by :meth:`save`."""
         index = faiss.read_index(str(folder / "dense.faiss"))
         if isinstance(index, faiss.IndexIVF):

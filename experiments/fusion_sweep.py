@@ -1,6 +1,6 @@
 """Compare hybrid fusion settings on a question file, running each retriever once per question.
 
-    POLICYQA_HOME=data/home .venv/bin/python -m policyqa.eval.fusion_sweep \
+    POLICYQA_HOME=data/home .venv/bin/python -m experiments.fusion_sweep \
         --queries ../shared/eval/stard-train.jsonl --index-dir data/lawref-index
 
 For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
@@ -25,8 +25,7 @@ from policyqa.eval.queries import EvalQuery, load_queries
 from policyqa.eval.report import metrics_table
 from policyqa.eval.runner import SEARCH_DEPTH, judged_ids, label_ids
 from policyqa.indexer import IndexSettings, PolicyIndex
-from policyqa.indexer.index import fuse_hybrid
-from policyqa.indexer.records import Hit
+from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
 
 RETRIEVER_DEPTH = 3 * SEARCH_DEPTH  # what each retriever ranks when hybrid search is asked for k = 100
@@ -72,34 +71,25 @@ def sweep(
     progress: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Mean ranking metrics of each variant (by name) over ``queries``."""
+    pipelines = {
+        variant.name: index.with_settings(variant.settings(index.settings)).pipeline for variant in variants
+    }
     per_variant: dict[str, list[dict[str, float]]] = {variant.name: [] for variant in variants}
     for query in tqdm(queries, desc="fusion sweep", unit="q", disable=not progress):
-        rankings = {
-            mode: index.search(query.question, mode=mode, k=RETRIEVER_DEPTH) for mode in ("bm25", "dense")
-        }
-        hits: dict[str, Hit] = {hit.clause.id: hit for ranking in rankings.values() for hit in ranking}
-        scored = {mode: [(hit.clause.id, hit.score) for hit in ranking] for mode, ranking in rankings.items()}
+        request = SearchRequest(index.query(query.question), "hybrid", RETRIEVER_DEPTH)
+        rankings = index.pipeline.rankings(request)
         relevant = label_ids(query)
-        preferred = index.preferred_regions(query.question)
-        region_of = {clause_id: hit.document.region for clause_id, hit in hits.items()}.get
-        for variant in variants:
-            fused = fuse_hybrid(
-                scored,
-                variant.settings(index.settings),
-                region_of,
-                preferred,
-            )
-            ranked = judged_ids(
-                [hits[clause_id] for clause_id, _score in fused[:SEARCH_DEPTH]], query.relevant
-            )
-            per_variant[variant.name].append(query_metrics(ranked, relevant))
+        for name, pipeline in pipelines.items():
+            final = pipeline.combine(request, rankings)
+            ranked = judged_ids(index.to_hits(final[:SEARCH_DEPTH], rankings), query.relevant)
+            per_variant[name].append(query_metrics(ranked, relevant))
     return {name: mean_metrics(metrics) for name, metrics in per_variant.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, sweep, print the table; a bad question file or index is a one-line error (exit 1)."""
     parser = argparse.ArgumentParser(
-        prog="python -m policyqa.eval.fusion_sweep", description=__doc__.split("\n")[0]
+        prog="python -m experiments.fusion_sweep", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--queries", type=Path, required=True, help="JSONL question file")
     parser.add_argument(

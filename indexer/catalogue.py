@@ -1,0 +1,142 @@
+"""The catalogue of a loaded index: its documents, clauses and passages, and the metadata filters.
+
+Clauses are addressed by id across every seam; passage rows (the order of passage ids, which the BM25
+matrix shares) stay inside this module and the retrievers that own a row-ordered structure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.errors import InvalidQueryError, UnknownIdError
+from policyqa.indexer.jurisdiction import same_region
+from policyqa.indexer.records import Ranking, SearchFilters
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class Catalogue:
+    """Every document, clause and passage of an index version, held in memory."""
+
+    def __init__(
+        self, documents: Sequence[Document], clauses: Sequence[Clause], passages: Sequence[tuple[int, str]]
+    ):
+        """``passages`` are ``(passage id, clause id)`` pairs in ascending passage id order."""
+        self._document_list = list(documents)
+        self._documents = {document.id: document for document in documents}
+        self._clauses = list(clauses)
+        self._clause_row = {clause.id: row for row, clause in enumerate(clauses)}
+        self._document_clauses: dict[str, list[int]] = {document.id: [] for document in documents}
+        for row, clause in enumerate(clauses):
+            self._document_clauses[clause.document_id].append(row)
+        self.regions = frozenset(document.region for document in documents if document.region)
+        self.passage_ids = np.array([passage_id for passage_id, _clause in passages], dtype=np.int64)
+        self._passage_clause = np.array(
+            [self._clause_row[clause_id] for _passage, clause_id in passages], dtype=np.int64
+        )
+        document_row = {document.id: row for row, document in enumerate(documents)}
+        clause_document = np.array([document_row[clause.document_id] for clause in clauses], dtype=np.int64)
+        self._passage_document = (
+            clause_document[self._passage_clause] if len(clauses) else self._passage_clause
+        )
+
+    # ---- lookups -----------------------------------------------------------------------------------
+
+    def clause(self, clause_id: str) -> Clause:
+        """The clause with ``clause_id``; UnknownIdError when absent."""
+        row = self._clause_row.get(clause_id)
+        if row is None:
+            raise UnknownIdError(f"no clause with id {clause_id!r}")
+        return self._clauses[row]
+
+    def document(self, document_id: str) -> Document:
+        """The document with ``document_id``; UnknownIdError when absent."""
+        document = self._documents.get(document_id)
+        if document is None:
+            raise UnknownIdError(f"no document with id {document_id!r}")
+        return document
+
+    def documents(self) -> list[Document]:
+        """Every document, in the order they were indexed."""
+        return list(self._document_list)
+
+    def clauses_of(self, document_id: str) -> list[Clause]:
+        """The clauses of a document in reading order; UnknownIdError when absent."""
+        self.document(document_id)
+        return [self._clauses[row] for row in self._document_clauses[document_id]]
+
+    def neighbours(self, clause_id: str) -> tuple[str | None, str | None]:
+        """Ids of the previous and next clause in the same document (None at either end)."""
+        clause = self.clause(clause_id)
+        rows = self._document_clauses[clause.document_id]
+        position = rows.index(self._clause_row[clause_id])
+        previous = self._clauses[rows[position - 1]].id if position > 0 else None
+        following = self._clauses[rows[position + 1]].id if position + 1 < len(rows) else None
+        return previous, following
+
+    def region_of(self, clause_id: str) -> str | None:
+        """The region of the clause's document (None for national documents)."""
+        return self._documents[self._clauses[self._clause_row[clause_id]].document_id].region
+
+    # ---- passages ----------------------------------------------------------------------------------
+
+    def passage_rows(self, passage_ids: np.ndarray) -> np.ndarray:
+        """The rows (positions in ``passage_ids``) of stored passage ids."""
+        return np.searchsorted(self.passage_ids, passage_ids)
+
+    def fold(self, passage_rows: np.ndarray, scores: np.ndarray) -> Ranking:
+        """Passages (best first) → clauses (best passage per clause), as (clause id, score)."""
+        clause_rows = self._passage_clause[passage_rows]
+        _unique, first = np.unique(clause_rows, return_index=True)
+        first.sort()
+        return [(self._clauses[clause_rows[i]].id, float(scores[i])) for i in first]
+
+    def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """Boolean mask over passage rows that pass ``filters``; None when nothing is constrained.
+        UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
+        if filters is None or filters == SearchFilters():
+            return None
+        if filters.document_id is not None:
+            self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
+        for bound in (filters.date_from, filters.date_to):
+            if bound is not None and not _is_iso_date(bound):
+                raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
+        allowed_documents = np.array(
+            [_passes(document, filters) for document in self._document_list], dtype=bool
+        )
+        return allowed_documents[self._passage_document]
+
+
+def _is_iso_date(text: str) -> bool:
+    """True for a valid calendar date written ``yyyy-mm-dd``."""
+    if not _ISO_DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _passes(document: Document, filters: SearchFilters) -> bool:
+    if any(
+        wanted is not None and wanted != actual
+        for wanted, actual in (
+            (filters.document_id, document.id),
+            (filters.issuer, document.issuer),
+            (filters.doc_type, document.doc_type),
+        )
+    ):
+        return False
+    if filters.region is not None and not (document.region and same_region(filters.region, document.region)):
+        return False
+    if filters.date_from is None and filters.date_to is None:
+        return True
+    if document.date is None:
+        return False
+    return (filters.date_from or "") <= document.date <= (filters.date_to or "9999-12-31")
