@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 
+from policyqa.eval import server
 from policyqa.eval.errors import EvalError
 from policyqa.eval.metrics import percentile
 
-LOOPBACK = "127.0.0.1"
 REQUEST_TIMEOUT_S = 60.0
 
 # endpoint name -> how one question becomes a request (method, path, httpx keyword arguments)
@@ -49,60 +44,12 @@ class LoadResult:
         return asdict(self)
 
 
-def free_port() -> int:
-    """A TCP port on loopback that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(index_dir: Path, *, startup_timeout: float = 600.0) -> Iterator[str]:
-    """Run ``policyqa serve --index-dir … --port <free>`` in a subprocess; yield its URL, then stop it."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "policyqa.cli",
-        "serve",
-        "--index-dir",
-        str(index_dir),
-        "--port",
-        str(port),
-    ]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        base_url = f"http://{LOOPBACK}:{port}"
-        try:
-            _wait_until_ready(server, base_url, startup_timeout, log)
-            yield base_url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-def _wait_until_ready(server: subprocess.Popen, base_url: str, timeout: float, log: IO[bytes]) -> None:
-    """Poll ``GET /ready`` (200 once the index is loaded) until ``timeout``; fail if the server exits."""
-    deadline = time.monotonic() + timeout
-    last_answer = "no answer"
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            tail = log.read().decode("utf-8", "replace")[-2000:]
-            raise EvalError(f"policyqa serve exited with code {server.returncode}:\n{tail}")
-        try:
-            response = httpx.get(f"{base_url}/ready", timeout=2.0)
-            if response.status_code == 200:
-                return
-            last_answer = f"{response.status_code} {response.text[:200]}"
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise EvalError(f"policyqa serve was not ready within {timeout:.0f} s (last /ready: {last_answer})")
+def running_server(index_dir: Path, *, startup_timeout: float = 600.0) -> AbstractContextManager[str]:
+    """``policyqa serve --index-dir … --port <free>`` in a subprocess, as a context manager that yields
+    its URL once ready and stops it on exit (see :func:`policyqa.eval.server.running_server`)."""
+    port = server.free_port()
+    command = server.policyqa_command("serve", "--index-dir", str(index_dir), port=port)
+    return server.running_server(command, port=port, startup_timeout=startup_timeout)
 
 
 def load_test(

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from policyqa.eval.errors import EvalError
-from policyqa.eval.http_load import LOOPBACK, free_port, load_test
+from policyqa.eval.http_load import load_test
+from policyqa.eval.server import LOOPBACK, free_port
 
 
 class Handler(BaseHTTPRequestHandler):

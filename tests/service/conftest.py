@@ -3,11 +3,9 @@ document plus a small second document written here; the model materialises once 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 from policyqa.corpus.model import ParsedDocument
 from policyqa.corpus.parse import parse_file
+from policyqa.eval.server import free_port, policyqa_command, running_server
 from policyqa.indexer import Embedder, IndexSettings, build_index
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,12 +59,6 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def hermetic_env(home: Path, **settings: str) -> dict[str, str]:
     """The current environment without any POLICYQA_* variable, plus the given settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("POLICYQA_")}
@@ -87,33 +80,14 @@ def service_index(
     return index_dir, [parse_file(SEED), parse_file(second)]
 
 
-def start_server(command: list[str], env: dict[str, str], log: Path, ready_path: str) -> subprocess.Popen:
-    """Start ``command`` and wait until ``ready_path`` answers 200 (or fail with the log's tail)."""
-    port = command[command.index("--port") + 1]
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + ready_path, timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop_server(process)
-    pytest.fail(f"server not ready after {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def serving(
+    command: list[str], port: int, env: dict[str, str], log: Path, ready_path: str = "/ready"
+) -> contextlib.AbstractContextManager[str]:
+    """``command`` running from the repository, its output in ``log``; yields the base URL once
+    ``ready_path`` answers 200 (the shared start-up of ``policyqa bench``, with the tests' patience)."""
+    return running_server(
+        command, port=port, env=env, cwd=REPO, log=log, ready_path=ready_path, startup_timeout=STARTUP_SECONDS
+    )
 
 
 @pytest.fixture(scope="session")
@@ -128,37 +102,24 @@ def server(policyqa_home: Path, service_index: tuple[Path, list], tmp_path_facto
         cors_origins=f"{PORTAL_ORIGIN}, http://127.0.0.1:{portal_port}",
         max_upload_bytes=str(MAX_UPLOAD_BYTES),
     )
-    command = [
-        sys.executable,
-        "-m",
-        "policyqa.cli",
-        "serve",
-        "--index-dir",
-        str(index_dir),
-        "--port",
-        str(port),
-    ]
-    process = start_server(command, env, log, "/ready")
-    yield Server(f"http://127.0.0.1:{port}", seed, second, log, portal_port)
-    stop_server(process)
+    command = policyqa_command("serve", "--index-dir", str(index_dir), port=port)
+    with serving(command, port, env, log) as url:
+        yield Server(url, seed, second, log, portal_port)
 
 
 @pytest.fixture
 def launch(tmp_path: Path) -> Iterator[Callable[..., tuple[str, Path]]]:
     """Start ``python -m policyqa.cli <arguments> --port P`` with POLICYQA_HOME=``home`` and wait for /ready;
     returns (base URL, log file). Every server started is stopped after the test."""
-    processes: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(home: Path, *arguments: str) -> tuple[str, Path]:
-        port = free_port()
-        log = tmp_path / f"server-{port}.log"
-        command = [sys.executable, "-m", "policyqa.cli", *arguments, "--port", str(port)]
-        processes.append(start_server(command, hermetic_env(home), log, "/ready"))
-        return f"http://127.0.0.1:{port}", log
+        def start(home: Path, *arguments: str) -> tuple[str, Path]:
+            port = free_port()
+            log = tmp_path / f"server-{port}.log"
+            command = policyqa_command(*arguments, port=port)
+            return servers.enter_context(serving(command, port, hermetic_env(home), log)), log
 
-    yield start
-    for process in processes:
-        stop_server(process)
+        yield start
 
 
 @pytest.fixture(scope="session")
@@ -167,15 +128,7 @@ def keyless_server(policyqa_home: Path, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("keyless-log") / "server.log"
     env = hermetic_env(policyqa_home, index_dir=str(policyqa_home / "no-index-here"))
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "policyqa.service.app:create_app",
-        "--port",
-        str(port),
-    ]
-    process = start_server(command, env, log, "/health")
-    yield f"http://127.0.0.1:{port}"
-    stop_server(process)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "policyqa.service.app:create_app"]
+    command += ["--port", str(port)]
+    with serving(command, port, env, log, ready_path="/health") as url:
+        yield url
