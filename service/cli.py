@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import socket
 from pathlib import Path
 
+from policyqa.errors import PolicyQAError
 from policyqa.service.settings import load_settings
 
 logger = logging.getLogger(__name__)
+
+BACKLOG = 2048  # uvicorn's default
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app fails to start
+
+
+class CannotListenError(PolicyQAError):
+    """The configured host and port cannot be bound."""
+
+
+class PortInUseError(CannotListenError):
+    """Another process listens on the configured port."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use (set --port or POLICYQA_PORT)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Ensure an index exists, then run uvicorn until interrupted."""
+    """Claim the port, ensure an index exists, then run uvicorn on that socket until interrupted."""
     import uvicorn
 
     from policyqa.indexer.demo import demo_index_needed, ensure_demo_index
@@ -35,13 +53,50 @@ def run_serve(args: argparse.Namespace) -> int:
     from policyqa.service.app import create_app
 
     settings = load_settings(index_dir=args.index_dir, host=args.host, port=args.port)
-    # First run: the model loaded to build the demo index also serves it (otherwise the app loads it
-    # in the background, so /health answers at once).
-    embedder = Embedder.from_settings(settings) if demo_index_needed(settings) else None
-    index_dir = ensure_demo_index(settings, embedder=embedder)
-    settings = settings.model_copy(update={"index_dir": index_dir})
-    print(f"policyqa: serving {index_dir} on http://{settings.host}:{settings.port}", flush=True)
-    log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
-    app = create_app(settings, embedder=embedder)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
-    return 0
+    # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port
+    # is reported at once and no other process can take it in between.
+    with bind_socket(settings.host, settings.port) as sock:
+        # First run: the model loaded to build the demo index also serves it (otherwise the app loads it
+        # in the background, so /health answers at once).
+        embedder = Embedder.from_settings(settings) if demo_index_needed(settings) else None
+        index_dir = ensure_demo_index(settings, embedder=embedder)
+        settings = settings.model_copy(update={"index_dir": index_dir})
+        listen(sock, settings.port)
+        print(f"policyqa: serving {index_dir} on http://{settings.host}:{settings.port}", flush=True)
+        log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
+        app = create_app(settings, embedder=embedder)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level)
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server: a normal exit
+            server.run(sockets=[sock])
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` as uvicorn binds one (not listening yet); PortInUseError
+    if another process listens there, CannotListenError for any other reason."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise _listen_error(exc, host, port) from exc
+    return sock
+
+
+def listen(sock: socket.socket, port: int) -> None:
+    """Start listening on ``sock``; PortInUseError if another process started listening on the port
+    since it was bound (SO_REUSEADDR lets two sockets bind a port that nobody listens on yet)."""
+    try:
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        host = sock.getsockname()[0]
+        raise _listen_error(exc, host, port) from exc
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> CannotListenError:
+    if exc.errno == errno.EADDRINUSE:
+        return PortInUseError(port)
+    return CannotListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
