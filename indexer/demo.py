@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import policyqa.corpus as corpus
@@ -32,11 +33,14 @@ def demo_index_needed(settings: IndexSettings) -> bool:
 def ensure_demo_index(
     settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = True
 ) -> Path:
-    """The index folder in force, building the demo index there first (with progress bars) when
-    ``demo_index_needed``. A missing index elsewhere raises IndexNotFoundError."""
+    """The index folder in force, building the demo index there first when ``demo_index_needed`` (with a
+    status line and progress bars unless ``progress`` is False). A missing index elsewhere raises
+    IndexNotFoundError."""
     index_dir = settings.resolved_index_dir
     if demo_index_needed(settings):
-        logger.warning("no index at %s yet: building the demo index from %s", index_dir, DEMO_CORPUS)
+        logger.info("no index at %s yet: building the demo index from %s", index_dir, DEMO_CORPUS)
+        if progress:  # a user-facing status line, like the progress bars that follow
+            print(f"policyqa: first run: indexing the demo corpus into {index_dir}…", file=sys.stderr)
         build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=progress)
     else:
         store.current_version(index_dir)  # IndexNotFoundError for a missing index elsewhere

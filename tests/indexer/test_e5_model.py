@@ -76,11 +76,12 @@ def test_model_id_changes_with_the_source() -> None:
     assert dataclasses.replace(source, tokenizer_sha256="0" * 64).model_id != source.model_id
 
 
-def test_materialised_folder_is_reused(embedder: Embedder, index_settings: IndexSettings) -> None:
+def test_materialised_folder_is_reused(embedder: Embedder, index_settings: IndexSettings, capsys) -> None:
     folder = index_settings.model_cache_dir / FOLDER_NAME
     marker_before = (folder / MARKER_NAME).stat()
     assert is_materialised(folder, default_model_source())
     assert ensure_default_model(index_settings.model_cache_dir, default_model_source()) == folder
+    assert capsys.readouterr().err == ""  # no status line when there is nothing to build
     assert (folder / MARKER_NAME).stat().st_mtime_ns == marker_before.st_mtime_ns
     assert not list(index_settings.model_cache_dir.glob(f".{FOLDER_NAME}.*"))  # no temp folder left
 
@@ -97,7 +98,7 @@ def test_incomplete_folder_is_not_picked_up(
 
 
 def test_corrupt_materialised_folder_is_rebuilt(
-    embedder: Embedder, index_settings: IndexSettings, tmp_path: Path
+    embedder: Embedder, index_settings: IndexSettings, tmp_path: Path, capsys
 ) -> None:
     home = tmp_path / "home"
     folder = IndexSettings(home=home).model_cache_dir / FOLDER_NAME
@@ -109,6 +110,7 @@ def test_corrupt_materialised_folder_is_rebuilt(
 
     rebuilt = Embedder.from_settings(IndexSettings(home=home), progress=False)
 
+    assert "policyqa: rebuilding the default embedding model (about a minute)…\n" in capsys.readouterr().err
     assert weights.stat().st_size == size
     assert is_materialised(folder, default_model_source())
     text = TEXTS[0]

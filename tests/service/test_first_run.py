@@ -23,3 +23,7 @@ def test_first_serve_builds_the_demo_index_and_loads_the_model_once(
     output = log.read_text(encoding="utf-8")
     assert "building the demo index" in output
     assert output.count("model loaded") == 1, output
+    # the user-facing status lines: the index is built here, the model was already materialised
+    indexing = output.index(f"policyqa: first run: indexing the demo corpus into {home / 'index'}…")
+    assert indexing < output.index("policyqa: serving")
+    assert "embedding model (about a minute)" not in output
