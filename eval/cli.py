@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-SEED_QUESTIONS = Path(__file__).resolve().parent / "data" / "seed_questions.jsonl"
+from policyqa.eval.queries import SEED_QUESTIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

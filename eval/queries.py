@@ -10,6 +10,10 @@ from pathlib import Path
 from policyqa.eval.errors import QueryFileError
 from policyqa.eval.labels import Label, label_from_json
 
+DATA = Path(__file__).resolve().parent / "data"
+SEED_QUESTIONS = DATA / "seed_questions.jsonl"  # 43 plain-language questions about the demo document
+OOD_QUESTIONS = DATA / "ood_questions.jsonl"  # questions the demo document does not cover
+
 
 @dataclass(frozen=True)
 class EvalQuery:

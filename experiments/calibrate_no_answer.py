@@ -23,17 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policyqa.eval.labels import Label, judge
-from policyqa.eval.queries import load_queries
+from policyqa.eval.queries import OOD_QUESTIONS, SEED_QUESTIONS, load_queries
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.demo import ensure_demo_index
-from policyqa.indexer.tokenizer import Tokenizer
-from policyqa.service.answer import Candidate, compose_answer
-from policyqa.service.answering import Answerer
+from policyqa.service.answers import DEFAULT_ASK_K
+from policyqa.service.extractive import Candidate, ExtractiveAnswerer, compose_answer
 from policyqa.service.settings import load_settings
 
-DATA = Path(__file__).resolve().parent / "data"
 OVERLAP_MIXES = (0.0, 0.1, 0.25, 0.5, 1.0)  # share of term overlap in the compared refusal scores
-K = 3  # top clauses per question, /ask's default
 
 
 @dataclass(frozen=True)
@@ -99,17 +96,18 @@ def load_questions(path: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index-dir", type=Path, help="index to calibrate on (default: the demo index)")
-    parser.add_argument("--in-domain", type=Path, default=DATA / "seed_questions.jsonl")
-    parser.add_argument("--out-of-domain", type=Path, default=DATA / "ood_questions.jsonl")
+    parser.add_argument("--in-domain", type=Path, default=SEED_QUESTIONS)
+    parser.add_argument("--out-of-domain", type=Path, default=OOD_QUESTIONS)
     args = parser.parse_args(argv)
 
     settings = load_settings(index_dir=args.index_dir)
     index_dir = ensure_demo_index(settings, embedder=None)
     index = PolicyIndex.load(index_dir, settings)
-    answerer = Answerer(index.embedder, Tokenizer(bigrams=False), settings.answer_threshold)
+    answerer = ExtractiveAnswerer.from_settings(settings, index.embedder)
 
     def scored(question: str, relevant: tuple[Label, ...] = ()) -> Scored:
-        return Scored(question, tuple(answerer.candidates(index, question, k=K, filters=None)), relevant)
+        retrieval = index.retrieve(question, k=DEFAULT_ASK_K)  # what /ask searches
+        return Scored(question, tuple(answerer.candidates(retrieval.query, retrieval.hits)), relevant)
 
     inside = [scored(query.question, query.relevant) for query in load_queries(args.in_domain)]
     outside = [scored(question) for question in load_questions(args.out_of_domain)]

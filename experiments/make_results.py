@@ -17,10 +17,9 @@ from pathlib import Path
 
 from policyqa.errors import PolicyQAError
 from policyqa.eval.bench import BenchConfig, bench_table, machine, run_bench
-from policyqa.eval.cli import SEED_QUESTIONS
 from policyqa.eval.files import write_text_atomic
 from policyqa.eval.labels import Label
-from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.queries import SEED_QUESTIONS, EvalQuery, load_queries
 from policyqa.eval.report import markdown_report, metrics_table, rank_profile
 from policyqa.eval.runner import ModeResult, evaluate_mode, unresolved_labels
 from policyqa.indexer import PolicyIndex

@@ -73,8 +73,8 @@ def run_search(args: argparse.Namespace) -> int:
     from policyqa.indexer.demo import ensure_demo_index
     from policyqa.indexer.index import PolicyIndex, validate_query
 
-    validate_query(args.query, args.mode, args.k)
     settings = _settings(args)
+    validate_query(args.query, args.mode, args.k, settings.max_query_chars)  # before the slow load
     index = PolicyIndex.load(ensure_demo_index(settings), settings)
     filters = SearchFilters(
         document_id=args.document,

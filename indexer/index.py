@@ -19,6 +19,7 @@ from policyqa.indexer.errors import IndexCorruptError, InvalidQueryError
 from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer, manifest_vector_store
 from policyqa.indexer.pipeline import RetrievalPipeline
 from policyqa.indexer.records import (
+    MAX_K,
     SEARCH_MODES,
     Hit,
     Query,
@@ -34,8 +35,6 @@ from policyqa.indexer.vector_store import VectorStore, load_vector_store
 
 __all__ = ["PolicyIndex", "add_documents", "build_index", "remove_documents", "validate_query"]
 
-MAX_QUERY_CHARS = 1000
-MAX_K = 1000
 MIN_CANDIDATES = 100  # each retriever ranks at least this many passages before fusion
 _LOAD_ATTEMPTS = 3  # a load racing two swaps may find its version deleted: it retries with the new one
 
@@ -167,7 +166,7 @@ class PolicyIndex:
         home_region: str | None = None,
     ) -> Retrieval:
         """What :meth:`search` finds, with the query it embedded (an answerer reuses its vector)."""
-        text = validate_query(query, mode, k)
+        text = validate_query(query, mode, k, self.settings.max_query_chars)
         request = SearchRequest(
             self.query(text),
             mode,
@@ -231,14 +230,16 @@ def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> N
         ) from error
 
 
-def validate_query(query: str, mode: str, k: int) -> str:
-    """The stripped query; InvalidQueryError for an empty or too long query, an unknown mode or a bad k."""
-    if not isinstance(query, str) or not query.strip():
+def validate_query(query: str, mode: str, k: int, max_chars: int) -> str:
+    """The stripped query; InvalidQueryError for an empty query or one over ``max_chars`` characters, an
+    unknown mode or a bad k. The one check of every search's and question's limits."""
+    text = query.strip() if isinstance(query, str) else ""
+    if not text:
         raise InvalidQueryError("the query is empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidQueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    if len(text) > max_chars:
+        raise InvalidQueryError(f"the query is {len(text)} characters long; the limit is {max_chars}")
     if mode not in SEARCH_MODES:
         raise InvalidQueryError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidQueryError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    return query.strip()
+    return text

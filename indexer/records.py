@@ -15,6 +15,7 @@ SearchMode = Literal["bm25", "dense", "hybrid"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
 
 Ranking = list[tuple[str, float]]  # (clause id, score), best first
+MAX_K = 100  # the most clauses one search returns (the API, the CLI and eval alike)
 
 
 @dataclass(frozen=True)

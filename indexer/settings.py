@@ -55,6 +55,7 @@ class IndexSettings(BaseSettings):
     )
     rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates")
     batch_size: int = Field(default=32, ge=1, le=1024)
+    max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
 
     @field_validator("vector_store")
     @classmethod

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.tokenizer import Tokenizer
-from policyqa.service.answering import Answerer
+from policyqa.service.answers import Answerer
 from policyqa.service.errors import BadApiKeyError, WritesDisabledError
 from policyqa.service.live_index import LiveIndex
 from policyqa.service.settings import ServiceSettings

@@ -1,4 +1,4 @@
-"""Request size limits: text length of queries and questions, and the body size of every request."""
+"""Request size limits: the body size of every request (text lengths are checked by the index)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from policyqa.indexer.errors import InvalidQueryError
-
 UPLOAD_PATH = "/documents"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the uploaded file
-
-
-def checked_text(text: str, limit: int, name: str) -> str:
-    """``text`` stripped; InvalidQueryError when it is empty or longer than ``limit`` characters."""
-    stripped = text.strip()
-    if not stripped:
-        raise InvalidQueryError(f"{name} is empty")
-    if len(stripped) > limit:
-        raise InvalidQueryError(f"{name} is {len(stripped)} characters long; the limit is {limit}")
-    return stripped
 
 
 class BodySizeLimit:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.errors import InvalidQueryError
-from policyqa.indexer.records import SearchFilters
+from policyqa.indexer.records import MAX_K, SearchFilters
+from policyqa.service.answers import DEFAULT_ASK_K, Answer
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
 MAX_HOME_REGION_CHARS = 50
@@ -116,7 +117,9 @@ class AskRequest(BaseModel):
     )
 
     question: str
-    k: int = Field(default=3, ge=1, le=100, description="top clauses whose sentences may be quoted")
+    k: int = Field(
+        default=DEFAULT_ASK_K, ge=1, le=MAX_K, description="top clauses whose sentences may be quoted"
+    )
     filters: Filters | None = None
     home_region: str | None = Field(
         default=None, max_length=MAX_HOME_REGION_CHARS, description=HOME_REGION_DESCRIPTION, examples=["江苏"]
@@ -143,6 +146,28 @@ class AskResponse(BaseModel):
     no_answer: bool = Field(description="true when the corpus does not cover the question")
     confidence: float = Field(ge=0, le=1)
     citations: list[Citation]
+
+    @classmethod
+    def of(cls, question: str, answer: Answer) -> AskResponse:
+        """What POST /ask (and ``policyqa ask --json``) returns for ``answer``."""
+        return cls(
+            question=question,
+            answer=answer.text,
+            no_answer=answer.no_answer,
+            confidence=answer.confidence,
+            citations=[
+                Citation(
+                    n=number,
+                    clause_id=quote.clause.id,
+                    document=DocumentMeta.of(quote.document),
+                    path=list(quote.clause.path),
+                    quote=quote.text,
+                    start=quote.start,
+                    end=quote.end,
+                )
+                for number, quote in enumerate(answer.quotes, start=1)
+            ],
+        )
 
 
 class Part(BaseModel):

@@ -9,9 +9,10 @@ from pydantic_settings import NoDecode
 
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.settings import load_settings as load_index_settings
+from policyqa.service.answers import ANSWERERS
 
-# Minimum best-sentence similarity for /ask to answer. Calibrated with eval/calibrate_no_answer.py on the
-# demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions
+# Minimum best-sentence similarity for /ask to answer. Calibrated with experiments/calibrate_no_answer.py on
+# the demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions
 # (eval/data/ood_questions.jsonl) -> 0 % false answers, 0 % false refusals; scores 0.888+ vs 0.876-.
 DEFAULT_ANSWER_THRESHOLD = 0.882
 
@@ -25,7 +26,6 @@ class ServiceSettings(IndexSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=[], description="comma-separated origins allowed to call the API from a browser"
     )
-    max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="largest accepted upload")
     max_json_bytes: int = Field(default=64 * 1024, ge=256, description="largest accepted JSON request body")
     torch_threads: int = Field(
@@ -34,9 +34,15 @@ class ServiceSettings(IndexSettings):
         le=64,
         description="torch threads per inference; the server gets its parallelism from concurrent requests",
     )
+    answerer: str = Field(default="extractive", description="how /ask answers from the hits it finds")
     answer_threshold: float = Field(
         default=DEFAULT_ANSWER_THRESHOLD, ge=0, le=1, description="minimum best-sentence similarity to answer"
     )
+
+    @field_validator("answerer")
+    @classmethod
+    def _known_answerer(cls, value: str) -> str:
+        return ANSWERERS.check(value)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from policyqa.errors import PolicyQAError
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.tokenizer import Tokenizer
-from policyqa.service.answering import Answerer
+from policyqa.service.answers import Answerer, answerer_from_settings
 from policyqa.service.errors import NotReadyError
 from policyqa.service.live_index import LiveIndex
 from policyqa.service.settings import ServiceSettings
@@ -26,7 +26,7 @@ class ServiceState:
     def __init__(self, settings: ServiceSettings, embedder: Embedder | None = None):
         self.settings = settings
         self._embedder = embedder  # None: PolicyIndex.load loads the configured model
-        self.tokenizer = Tokenizer(bigrams=False)  # query terms for highlights and term overlap
+        self.tokenizer = Tokenizer(bigrams=False)  # query terms for highlights
         self._live: LiveIndex | None = None
         self._answerer: Answerer | None = None
         self._error: str | None = None
@@ -54,8 +54,7 @@ class ServiceState:
         torch.set_num_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
-            answerer = Answerer(index.embedder, self.tokenizer, self.settings.answer_threshold)
-            answerer.sentence_vectors.vectors(["预热模型"])  # first inference is slow: pay it now
+            answerer = answerer_from_settings(self.settings, index.embedder)
             self.tokenizer.tokenize("预热分词器")  # jieba builds its prefix dictionary on first use
         except PolicyQAError as error:
             self._error = f"index not loaded: {error}"

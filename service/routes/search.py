@@ -8,11 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from policyqa.indexer.records import SearchMode
+from policyqa.indexer.records import MAX_K, SearchMode
 from policyqa.indexer.tokenizer import normalize
-from policyqa.service.deps import IndexDep, SettingsDep, TokenizerDep
+from policyqa.service.deps import IndexDep, TokenizerDep
 from policyqa.service.highlight import highlight_spans
-from policyqa.service.limits import checked_text
 from policyqa.service.schemas import (
     HOME_REGION_DESCRIPTION,
     MAX_HOME_REGION_CHARS,
@@ -30,9 +29,8 @@ router = APIRouter(tags=["search"])
 def search(
     index: IndexDep,
     tokenizer: TokenizerDep,
-    settings: SettingsDep,
     q: Annotated[str, Query(description="查询词或问题", examples=["创新型孵化器"])],
-    k: Annotated[int, Query(ge=1, le=100, description="number of clauses to return")] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="number of clauses to return")] = 10,
     mode: Annotated[SearchMode, Query(description="bm25, dense or hybrid")] = "hybrid",
     document_id: Annotated[
         str | None, Query(description="only clauses of this document", examples=["f0e25f4cd2aa2725"])
@@ -48,7 +46,6 @@ def search(
     ] = None,
 ) -> SearchResponse:
     """Search clauses by keywords or meaning (``mode``), optionally filtered by document metadata."""
-    query = checked_text(q, settings.max_query_chars, "q")
     filters = Filters(
         document_id=document_id,
         region=region,
@@ -58,7 +55,8 @@ def search(
         date_to=date_to,
     ).to_search_filters()
     started = time.perf_counter()
-    hits = index.search(query, mode=mode, k=k, filters=filters, home_region=home_region)
+    retrieval = index.retrieve(q, mode=mode, k=k, filters=filters, home_region=home_region)
+    query = retrieval.query.text
     terms = tokenizer.tokenize(query)
     results = [
         SearchHit(
@@ -70,7 +68,7 @@ def search(
             text=hit.clause.text,
             highlights=[list(span) for span in highlight_spans(hit.clause.text, terms, normalize)],
         )
-        for hit in hits
+        for hit in retrieval.hits
     ]
     took_ms = round((time.perf_counter() - started) * 1000, 1)
     return SearchResponse(query=query, took_ms=took_ms, hits=results)

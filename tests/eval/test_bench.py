@@ -8,7 +8,7 @@ import pytest
 
 from policyqa.cli import main
 from policyqa.eval.bench import BenchConfig, bench_table, run_bench
-from policyqa.eval.cli import SEED_QUESTIONS
+from policyqa.eval.queries import SEED_QUESTIONS
 
 
 def test_bench_existing_index_without_http(seed_index, tmp_path):

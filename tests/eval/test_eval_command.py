@@ -7,9 +7,8 @@ import json
 import pytest
 
 from policyqa.cli import main
-from policyqa.eval.cli import SEED_QUESTIONS
 from policyqa.eval.labels import HeadingLabel
-from policyqa.eval.queries import EvalQuery, load_queries
+from policyqa.eval.queries import SEED_QUESTIONS, EvalQuery, load_queries
 from policyqa.eval.runner import evaluate_mode, unresolved_labels
 from policyqa.indexer import PolicyIndex
 

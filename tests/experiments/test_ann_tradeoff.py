@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.ann_tradeoff import BuiltIndex, build_approximate, fidelity, main, run
-from policyqa.eval.cli import SEED_QUESTIONS
-from policyqa.eval.queries import load_queries
+from policyqa.eval.queries import SEED_QUESTIONS, load_queries
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.faiss_store import FaissStore
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from experiments.fusion_sweep import COLUMNS, FusionVariant, main, sweep
-from policyqa.eval.cli import SEED_QUESTIONS
-from policyqa.eval.queries import load_queries
+from policyqa.eval.queries import SEED_QUESTIONS, load_queries
 from policyqa.eval.runner import evaluate_mode
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from policyqa.service.answer import NO_ANSWER_TEXT
+from policyqa.service.answers import NO_ANSWER_TEXT
 from policyqa.text import normalize
 
 UPLOAD_NAME = "低空经济措施.txt"
@@ -316,8 +316,8 @@ def test_without_a_configured_key_writes_are_disabled(keyless_server: str):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"q": ""}, "q is empty"),
-        ({"q": "   "}, "q is empty"),
+        ({"q": ""}, "the query is empty"),
+        ({"q": "   "}, "the query is empty"),
         ({"q": "政" * 501}, "the limit is 500"),
         ({"q": "人才", "k": 0}, "k: Input should be greater than or equal to 1"),
         ({"q": "人才", "k": 101}, "k: Input should be less than or equal to 100"),
@@ -339,7 +339,7 @@ def test_bad_search_input_is_a_422_with_a_message(server, params, message):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"question": ""}, "question is empty"),
+        ({"question": ""}, "the query is empty"),
         ({"question": "问" * 501}, "the limit is 500"),
         ({"question": "人才", "k": 0}, "k: Input should be greater than or equal to 1"),
         ({"question": "人才", "top": 3}, "top: Extra inputs are not permitted"),

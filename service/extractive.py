@@ -1,26 +1,38 @@
-"""Extractive answers: split clauses into sentences, score them against the question, quote the best.
+"""The extractive answerer: split clauses into sentences, score them against the question, quote the best.
 
 Two decisions, two scores:
 - answer or refuse: the best sentence's semantic similarity to the question must reach the threshold
-  (calibrated by eval/calibrate_no_answer.py: similarity separates covered from uncovered questions far
+  (calibrated by experiments/calibrate_no_answer.py: similarity separates covered from uncovered questions far
   better than word overlap, which generic words like 政策/申请/条件 inflate);
 - which sentences to quote: similarity plus term overlap (the sentence that contains the asked-about
   words is usually the one to quote).
 
-Everything here is pure: the caller supplies the hits, the question's normalised terms, a text normaliser
-and a sentence similarity function (the service uses the index's already-loaded embedder).
+The scoring and composing functions are pure: they take the hits, the question's terms, a text normaliser
+and a sentence similarity function; ``ExtractiveAnswerer`` supplies them from the index's already-loaded
+embedder (sentences embedded with the query prompt, the question's vector taken from its search).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from policyqa.corpus.model import Clause, Document
-from policyqa.text import LEADING_LABEL, compatibility_form
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.records import Hit, Query
+from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
+from policyqa.text import compatibility_form, normalize
 
-NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
+if TYPE_CHECKING:
+    from policyqa.service.settings import ServiceSettings
+
 SENTENCE_ENDINGS = frozenset("。！？；!?;\n")
 CLOSING_MARKS = frozenset("”’」』）)】")
 MAX_QUOTES = 3  # an answer quotes at most this many sentences
@@ -57,31 +69,6 @@ class Candidate:
     def score(self) -> float:
         """How well the sentence answers the question, for choosing what to quote (in [0, 1])."""
         return SIMILARITY_WEIGHT * self.similarity + (1 - SIMILARITY_WEIGHT) * self.overlap
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A cited span: ``clause.text[start:end]``."""
-
-    clause: Clause
-    document: Document
-    start: int
-    end: int
-
-    @property
-    def text(self) -> str:
-        """The quoted characters, exactly as in the clause."""
-        return self.clause.text[self.start : self.end]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The composed answer; ``quotes[i]`` is citation ``[i + 1]``."""
-
-    text: str
-    no_answer: bool
-    confidence: float
-    quotes: tuple[Quote, ...]
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -237,14 +224,61 @@ def _answer_text(quotes: Sequence[Quote]) -> str:
     return "".join(parts)
 
 
-def clause_label(clause: Clause) -> str:
-    """How a clause is named in prose: the ancestors' numbers, then the clause's own label,
-    e.g. ``四、（十二）发展创新型孵化器`` or ``第二章第二十四条``."""
-    ancestors = [_short_label(label) for label in clause.path[:-1]]
-    own = clause.path[-1] if clause.path else (clause.number + clause.heading)
-    return "".join([*ancestors, own.strip()])
+class ExtractiveAnswerer:
+    """Answers in the documents' own words: the best 1–3 sentences of the hits, each cited, or a refusal
+    when no sentence is similar enough to the question. One sentence-vector cache for the service's life
+    (index swaps keep the same model)."""
+
+    def __init__(self, embedder: Embedder, threshold: float):
+        self.tokenizer = Tokenizer(bigrams=False)  # the question's terms, for term overlap
+        self.sentence_vectors = SentenceVectors(embedder)
+        self.threshold = threshold
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, embedder: Embedder) -> ExtractiveAnswerer:
+        return cls(embedder, settings.answer_threshold)
+
+    def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
+        return compose_answer(self.candidates(query, hits), self.threshold)
+
+    def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
+        """The scored sentences of the hits an answer is drawn from."""
+        return score_candidates(
+            query.text,
+            self.tokenizer.tokenize(query.text),
+            [(hit.clause, hit.document) for hit in hits],
+            similarity=lambda _question, sentences: self.sentence_vectors.similarity(query.vector, sentences),
+            normalise=normalize,
+        )
 
 
-def _short_label(label: str) -> str:
-    match = LEADING_LABEL.match(label)
-    return match.group(1) if match else label.strip()
+class SentenceVectors:
+    """Query-prompt embeddings of sentences from the index's already-loaded model, kept in a bounded
+    in-memory LRU cache: clauses that keep coming up are embedded once, nothing touches disk."""
+
+    def __init__(self, embedder: Embedder, max_entries: int = 20_000):
+        self.embedder = embedder
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dimension)`` L2-normalised vectors, embedding only the texts not cached."""
+        with self._lock:
+            found = {text: self._cache[text] for text in texts if text in self._cache}
+            for text in found:
+                self._cache.move_to_end(text)
+        misses = list(dict.fromkeys(text for text in texts if text not in found))
+        if misses:
+            found.update(zip(misses, self.embedder.embed_queries(misses), strict=True))
+            with self._lock:
+                for text in misses:
+                    self._cache[text] = found[text]
+                while len(self._cache) > self.max_entries:
+                    self._cache.popitem(last=False)
+        return np.stack([found[text] for text in texts])
+
+    def similarity(self, question_vector: np.ndarray, sentences: list[str]) -> list[float]:
+        """Cosine similarity of the question to each sentence, both embedded as queries (the symmetric
+        use of e5's prompts)."""
+        return (self.vectors(sentences) @ question_vector).tolist()

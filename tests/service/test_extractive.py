@@ -4,11 +4,10 @@ from dataclasses import replace
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.tokenizer import Tokenizer
-from policyqa.service.answer import (
-    NO_ANSWER_TEXT,
+from policyqa.service.answers import NO_ANSWER_TEXT, clause_label
+from policyqa.service.extractive import (
     Candidate,
     answer_confidence,
-    clause_label,
     compose_answer,
     quotable_sentences,
     score_candidates,

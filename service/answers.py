@@ -1,0 +1,94 @@
+"""Answers to questions: the backend-neutral records, the answerer seam and the one way to ask.
+
+An answerer receives the question (with its query vector, already computed by the search) and the hits
+of that search, and returns an ``Answer`` whose every quote is a span of a cited clause. Answerers register
+in ``ANSWERERS`` under the name the ``POLICYQA_ANSWERER`` setting gives; each is a class with
+``from_settings(settings, embedder)``. ``ask`` is what POST /ask, ``policyqa ask`` and the experiments run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from policyqa.corpus.model import Clause, Document
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.records import Hit, Query, Retrieval, SearchFilters
+from policyqa.registry import Registry
+from policyqa.text import LEADING_LABEL
+
+if TYPE_CHECKING:
+    from policyqa.indexer.embedder import Embedder
+    from policyqa.service.settings import ServiceSettings
+
+NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
+DEFAULT_ASK_K = 3  # top clauses whose sentences an answer may quote
+
+ANSWERERS = Registry("answerer", {"extractive": "policyqa.service.extractive:ExtractiveAnswerer"})
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A cited span: ``clause.text[start:end]``."""
+
+    clause: Clause
+    document: Document
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        """The quoted characters, exactly as in the clause."""
+        return self.clause.text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The composed answer; ``quotes[i]`` is citation ``[i + 1]``."""
+
+    text: str
+    no_answer: bool
+    confidence: float
+    quotes: tuple[Quote, ...]
+
+
+class Answerer(Protocol):
+    """Turns a question and the clauses found for it into a cited answer (or a refusal)."""
+
+    def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
+        """The answer to ``query.text`` drawn from ``hits`` (search order)."""
+        ...
+
+
+def answerer_from_settings(settings: ServiceSettings, embedder: Embedder) -> Answerer:
+    """The answerer ``settings.answerer`` names, sharing the index's loaded model."""
+    return ANSWERERS.resolve(settings.answerer).from_settings(settings, embedder)
+
+
+def ask(
+    index: PolicyIndex,
+    answerer: Answerer,
+    question: str,
+    *,
+    k: int = DEFAULT_ASK_K,
+    filters: SearchFilters | None = None,
+    home_region: str | None = None,
+) -> tuple[Retrieval, Answer]:
+    """Search the top ``k`` clauses (hybrid) and answer from them: the search and the answer, with the
+    question embedded once. InvalidQueryError for an empty or too long question or a bad ``k``."""
+    retrieval = index.retrieve(question, mode="hybrid", k=k, filters=filters, home_region=home_region)
+    return retrieval, answerer.answer(retrieval.query, retrieval.hits)
+
+
+def clause_label(clause: Clause) -> str:
+    """How a clause is named in prose: the ancestors' numbers, then the clause's own label,
+    e.g. ``四、（十二）发展创新型孵化器`` or ``第二章第二十四条``."""
+    ancestors = [_short_label(label) for label in clause.path[:-1]]
+    own = clause.path[-1] if clause.path else (clause.number + clause.heading)
+    return "".join([*ancestors, own.strip()])
+
+
+def _short_label(label: str) -> str:
+    match = LEADING_LABEL.match(label)
+    return match.group(1) if match else label.strip()
