@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from policyqa.eval.queries import SEED_QUESTIONS
+from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,14 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--mode", default="all", help="bm25, dense, hybrid or all (default)")
     parser.add_argument("--limit", type=_positive_int, help="evaluate only the first N queries")
+    parser.add_argument(
+        "--split",
+        choices=PARTS,
+        help="evaluate only this part of the train/validation split (see --split-file)",
+    )
+    parser.add_argument(
+        "--split-file", type=Path, default=STARD_SPLIT, help="split file for --split (default: STARD's)"
+    )
     parser.add_argument("--document", metavar="ID", help="ask every question inside this document only")
     parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
@@ -89,7 +98,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from policyqa.indexer.settings import load_settings
 
     modes = resolve_modes(args.mode)
-    queries = load_queries(args.queries)[: args.limit]
+    queries = load_queries(args.queries)
+    if args.split:
+        queries = select(queries, load_split(args.split_file), args.split)
+    queries = queries[: args.limit]
     if args.report:
         ensure_writable(args.report)
     settings = load_settings()
