@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,21 +15,37 @@ class Span:
     end: int
 
 
+def _described(description: str, *, listed: bool = True, default: object = MISSING) -> Any:
+    """A document field: its description (the API documents it), and whether it is one of the metadata
+    fields every listing shows (``listed``); the text, the source file and the cited references are not."""
+    return field(default=default, metadata={"description": description, "listed": listed})
+
+
 @dataclass(frozen=True)
 class Document:
-    """One source document and its metadata. ``text`` is the stored body that clause offsets point into."""
+    """One source document and its metadata. ``text`` is the stored body that clause offsets point into.
 
-    id: str
-    title: str
-    text: str
-    date: str | None = None  # ISO yyyy-mm-dd
-    issuer: str | None = None
-    doc_number: str | None = None  # 文号, e.g. 苏政发〔2018〕123号
-    region: str | None = None
-    doc_type: str | None = None  # 意见/通知/办法/条例/规定/决定/解释/法…
-    references: tuple[str, ...] = ()  # titles and 文号 cited in the body, not the document's own
-    source: str | None = None  # file name it was loaded from
-    subtitle: str | None = None  # second title of a split law, e.g. 物权编 of 中华人民共和国民法典
+    The fields are defined here once: the index's documents table, the API's document models, the CLI's
+    JSON and the parse output all derive from them (``listed_fields``); adding a field is one line here plus
+    an index format bump."""
+
+    id: str = _described("sha1 of the normalised title, subtitle, date and 文号")
+    title: str = _described("the title, without prefixes like 【地区】")
+    text: str = _described("the stored body that clause offsets point into", listed=False)
+    date: str | None = _described("ISO yyyy-mm-dd", default=None)
+    issuer: str | None = _described("issuing body", default=None)
+    doc_number: str | None = _described("文号, e.g. 苏政发〔2018〕123号", default=None)
+    region: str | None = _described(
+        "province or place it belongs to; none for national documents", default=None
+    )
+    doc_type: str | None = _described("意见/通知/办法/条例/规定/决定/解释/法…", default=None)
+    references: tuple[str, ...] = _described(
+        "titles and 文号 cited in the body, not the document's own", listed=False, default=()
+    )
+    source: str | None = _described("file name it was loaded from", listed=False, default=None)
+    subtitle: str | None = _described(
+        "second title of a split law, e.g. 物权编 of 中华人民共和国民法典", default=None
+    )
 
     @property
     def cited_title(self) -> str:
@@ -37,18 +54,18 @@ class Document:
         return f"《{self.title}》{self.subtitle or ''}"
 
     def metadata(self) -> dict:
-        """The JSON-ready metadata (everything but the text)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "subtitle": self.subtitle,
-            "date": self.date,
-            "issuer": self.issuer,
-            "doc_number": self.doc_number,
-            "region": self.region,
-            "doc_type": self.doc_type,
-            "references": list(self.references),
-        }
+        """The JSON-ready metadata: the listed fields and the references (everything but text and source)."""
+        return {**listed_metadata(self), "references": list(self.references)}
+
+
+def listed_fields() -> tuple[Field, ...]:
+    """The document fields every listing shows (search hits, citations, document lists)."""
+    return tuple(entry for entry in fields(Document) if entry.metadata["listed"])
+
+
+def listed_metadata(document: Document) -> dict:
+    """``document``'s listed fields by name."""
+    return {entry.name: getattr(document, entry.name) for entry in listed_fields()}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Takes the vectors of an index built with the exact flat index (the default), bui
 them exactly as ``policyqa index --ann hnsw|ivf`` would, and for every question compares each index's top k
 with the exact top k, one thread per search (as one request runs). Then it runs dense retrieval over the
 question file with each index in place of the flat one, at the search parameters policyqa uses, and judges it
-like ``policyqa eval --mode dense``. Prints two Markdown tables: the numbers behind the README's ANN advice.
+like ``policyqa eval --mode dense``. Prints two Markdown tables: the numbers behind docs/indexing.md's
+ANN advice.
 """
 
 from __future__ import annotations

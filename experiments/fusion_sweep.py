@@ -6,7 +6,7 @@
 For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
 its top 100), then each fusion variant — min-max or reciprocal rank fusion, with its weights and k — is
 applied exactly as ``PolicyIndex.search`` would (including the step-back of other places' documents), and
-judged like ``policyqa eval``. Prints a Markdown table: the numbers behind the README's fusion choices.
+judged like ``policyqa eval``. Prints a Markdown table: the numbers behind docs/decisions/…-fusion-min-max.md.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 
+from policyqa.corpus.model import listed_metadata
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
 from policyqa.indexer.settings import IndexSettings, load_settings
 from policyqa.indexer.vector_store import ANN_TYPES
@@ -31,19 +33,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--index-dir", type=Path, help="index folder (default: HOME/index, the demo)")
     search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="retriever (default: hybrid)")
     search.add_argument("-k", type=int, default=10, help="number of clauses (default: 10)")
-    search.add_argument("--document", metavar="ID", help="only clauses of this document (its id)")
-    search.add_argument("--region", help="only documents of this region")
-    search.add_argument("--issuer", help="only documents of this issuer")
-    search.add_argument("--doc-type", help="only documents of this type (意见, 通知, 办法, 条例…)")
-    search.add_argument("--date-from", metavar="YYYY-MM-DD", help="only documents dated on or after")
-    search.add_argument("--date-to", metavar="YYYY-MM-DD", help="only documents dated on or before")
-    search.add_argument(
+    add_filter_arguments(search)
+    search.add_argument("--json", action="store_true", help="print JSON instead of text")
+    search.set_defaults(func=run_search)
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """The metadata filter options (one per ``SearchFilters`` field) and ``--home-region``."""
+    for entry in fields(SearchFilters):
+        flag = entry.metadata["flag"] or "--" + entry.name.replace("_", "-")
+        metavar = "YYYY-MM-DD" if entry.metadata["is_date"] else None
+        parser.add_argument(flag, dest=entry.name, metavar=metavar, help=entry.metadata["help"])
+    parser.add_argument(
         "--home-region",
         metavar="PLACE",
         help="where the asker is (江苏, 苏州市): its documents never step back; default POLICYQA_HOME_REGION",
     )
-    search.add_argument("--json", action="store_true", help="print JSON instead of text")
-    search.set_defaults(func=run_search)
+
+
+def filters_from_args(args: argparse.Namespace) -> SearchFilters:
+    """The filters given on the command line."""
+    return SearchFilters(**{entry.name: getattr(args, entry.name) for entry in fields(SearchFilters)})
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:
@@ -76,14 +86,7 @@ def run_search(args: argparse.Namespace) -> int:
     settings = _settings(args)
     validate_query(args.query, args.mode, args.k, settings.max_query_chars)  # before the slow load
     index = PolicyIndex.load(ensure_demo_index(settings), settings)
-    filters = SearchFilters(
-        document_id=args.document,
-        region=args.region,
-        issuer=args.issuer,
-        doc_type=args.doc_type,
-        date_from=args.date_from,
-        date_to=args.date_to,
-    )
+    filters = filters_from_args(args)
     hits = index.search(args.query, mode=args.mode, k=args.k, filters=filters, home_region=args.home_region)
     if args.json:
         payload = {"query": args.query, "mode": args.mode, "hits": [hit_json(hit) for hit in hits]}
@@ -95,18 +98,10 @@ def run_search(args: argparse.Namespace) -> int:
 
 def hit_json(hit: Hit) -> dict:
     """The JSON form of a hit."""
-    document = hit.document
     return {
         "clause_id": hit.clause.id,
         "score": hit.score,
-        "document": {
-            "id": document.id,
-            "title": document.title,
-            "subtitle": document.subtitle,
-            "date": document.date,
-            "issuer": document.issuer,
-            "doc_number": document.doc_number,
-        },
+        "document": listed_metadata(hit.document),
         "path": list(hit.clause.path),
         "number": hit.clause.number,
         "heading": hit.clause.heading,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -18,17 +18,31 @@ Ranking = list[tuple[str, float]]  # (clause id, score), best first
 MAX_K = 100  # the most clauses one search returns (the API, the CLI and eval alike)
 
 
+def _filter(help: str, example: str, *, flag: str | None = None, is_date: bool = False) -> Any:
+    """A filter field: its help text and example, its command-line flag (default ``--name-with-dashes``)
+    and whether it is a date (typed as one by the API)."""
+    return field(default=None, metadata={"help": help, "example": example, "flag": flag, "is_date": is_date})
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive;
-    ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省)."""
+    ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省).
 
-    document_id: str | None = None
-    region: str | None = None
-    issuer: str | None = None
-    doc_type: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
+    Defined here once: the CLI's filter options and the API's filter parameters derive from these fields."""
+
+    document_id: str | None = _filter(
+        "only clauses of this document (its id)", "f0e25f4cd2aa2725", flag="--document"
+    )
+    region: str | None = _filter("only documents of this region (江苏 = 江苏省)", "江苏省")
+    issuer: str | None = _filter("only documents of this issuer", "江苏省人民政府")
+    doc_type: str | None = _filter("only documents of this type (意见, 通知, 办法, 条例…)", "意见")
+    date_from: str | None = _filter(
+        "only documents dated on or after (yyyy-mm-dd)", "2018-01-01", is_date=True
+    )
+    date_to: str | None = _filter(
+        "only documents dated on or before (yyyy-mm-dd)", "2018-12-31", is_date=True
+    )
 
 
 class Query:

@@ -25,9 +25,10 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, get_args, get_origin, get_type_hints
 
 from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
 from policyqa.indexer.errors import IndexNotFoundError
@@ -39,11 +40,30 @@ VECTORS = "vectors.npy"
 _CURRENT = "CURRENT"
 _VERSIONS = "versions"
 
-_SCHEMA = """
-CREATE TABLE documents (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, date TEXT, issuer TEXT,
-    doc_number TEXT, region TEXT, doc_type TEXT, references_json TEXT NOT NULL, source TEXT, subtitle TEXT
-);
+
+def _document_columns() -> list[tuple[str, str, bool]]:
+    """``(field, column, is_json)`` of each ``Document`` field (a tuple is JSON in ``<field>_json``)."""
+    hints = get_type_hints(Document)
+    return [
+        (entry.name, f"{entry.name}_json" if is_json else entry.name, is_json)
+        for entry in fields(Document)
+        for is_json in [get_origin(hints[entry.name]) is tuple]
+    ]
+
+
+def _document_table() -> str:
+    """The documents table, derived from the ``Document`` fields (the first one, ``id``, is the key)."""
+    hints = get_type_hints(Document)
+    definitions = [
+        f"{column} TEXT"
+        + (" PRIMARY KEY" if name == "id" else "" if type(None) in get_args(hints[name]) else " NOT NULL")
+        for name, column, _is_json in _document_columns()
+    ]
+    return f"CREATE TABLE documents ({', '.join(definitions)});"
+
+
+_SCHEMA = f"""
+{_document_table()}
 CREATE TABLE clauses (
     id TEXT PRIMARY KEY, document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, path_json TEXT NOT NULL, number TEXT NOT NULL, heading TEXT NOT NULL,
@@ -177,21 +197,16 @@ def insert_document(
 ) -> None:
     """Store a document, its clauses and its (passage, tokens) pairs."""
     document = parsed.document
+    columns = _document_columns()
     connection.execute(
-        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            document.id,
-            document.title,
-            document.text,
-            document.date,
-            document.issuer,
-            document.doc_number,
-            document.region,
-            document.doc_type,
-            json.dumps(list(document.references), ensure_ascii=False),
-            document.source,
-            document.subtitle,
-        ),
+        f"INSERT INTO documents ({', '.join(column for _name, column, _json in columns)})"
+        f" VALUES ({', '.join('?' * len(columns))})",
+        [
+            json.dumps(list(getattr(document, name)), ensure_ascii=False)
+            if is_json
+            else getattr(document, name)
+            for name, _column, is_json in columns
+        ],
     )
     connection.executemany(
         "INSERT INTO clauses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -234,23 +249,16 @@ def document_ids(connection: sqlite3.Connection) -> set[str]:
 
 def read_documents(connection: sqlite3.Connection) -> list[Document]:
     """Every document, in insertion order."""
+    columns = _document_columns()
     rows = connection.execute(
-        "SELECT id, title, text, date, issuer, doc_number, region, doc_type, references_json, source,"
-        " subtitle FROM documents ORDER BY rowid"
+        f"SELECT {', '.join(column for _name, column, _json in columns)} FROM documents ORDER BY rowid"
     )
     return [
         Document(
-            id=row[0],
-            title=row[1],
-            text=row[2],
-            date=row[3],
-            issuer=row[4],
-            doc_number=row[5],
-            region=row[6],
-            doc_type=row[7],
-            references=tuple(json.loads(row[8])),
-            source=row[9],
-            subtitle=row[10],
+            **{
+                name: tuple(json.loads(value)) if is_json else value
+                for (name, _column, is_json), value in zip(columns, row, strict=True)
+            }
         )
         for row in rows
     ]

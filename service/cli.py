@@ -1,4 +1,5 @@
-"""``policyqa serve``: build the demo index when there is none, then serve the API and the page."""
+"""``policyqa serve`` (build the demo index when there is none, then serve the API and the page) and
+``policyqa ask`` (what POST /ask answers, from the shell)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import socket
 from pathlib import Path
 
 from policyqa.errors import PolicyQAError
+from policyqa.indexer.cli import add_filter_arguments, filters_from_args
+from policyqa.service.answers import DEFAULT_ASK_K
 from policyqa.service.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,8 @@ class PortInUseError(CannotListenError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``policyqa serve``."""
+    """Register ``policyqa serve`` and ``policyqa ask``."""
+    _add_ask_parser(subparsers)
     parser = subparsers.add_parser(
         "serve",
         help="serve the search API and page (builds the demo index first when there is none)",
@@ -42,6 +46,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="interface to bind (default: POLICYQA_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default: POLICYQA_PORT or 8000)")
     parser.set_defaults(func=run_serve)
+
+
+def _add_ask_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ask",
+        help="answer a question with quotes from the indexed clauses (what POST /ask returns)",
+        description="Answer a question in the documents' own words, each quote cited; --json prints exactly "
+        "the JSON that POST /ask returns.",
+    )
+    parser.add_argument(
+        "question", help="a question in plain Chinese, e.g. 高新区对新认定的孵化器有什么支持？"
+    )
+    parser.add_argument(
+        "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index, the demo)"
+    )
+    parser.add_argument(
+        "-k", type=int, default=DEFAULT_ASK_K, help=f"top clauses to quote from (default: {DEFAULT_ASK_K})"
+    )
+    add_filter_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the JSON of POST /ask instead of text")
+    parser.set_defaults(func=run_ask)
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    """Answer the question from the index and print the answer with its citations."""
+    from policyqa.indexer.demo import ensure_demo_index
+    from policyqa.indexer.index import PolicyIndex, validate_query
+    from policyqa.service.answers import answerer_from_settings, ask
+    from policyqa.service.schemas import AskResponse
+
+    settings = load_settings(index_dir=args.index_dir)
+    validate_query(args.question, "hybrid", args.k, settings.max_query_chars)  # before the slow load
+    index = PolicyIndex.load(ensure_demo_index(settings), settings)
+    retrieval, answer = ask(
+        index,
+        answerer_from_settings(settings, index.embedder),
+        args.question,
+        k=args.k,
+        filters=filters_from_args(args),
+        home_region=args.home_region,
+    )
+    response = AskResponse.of(retrieval.query.text, answer)
+    if args.json:
+        print(response.model_dump_json(indent=2))
+        return 0
+    print(response.answer)
+    if not response.no_answer:
+        print(f"（置信度 {response.confidence:.2f}）")
+    for citation in response.citations:
+        document = citation.document
+        print(f"[{citation.n}] 《{document.title}》{document.subtitle or ''} {' › '.join(citation.path)}")
+        print(f"    {citation.quote}")
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:

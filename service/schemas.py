@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from policyqa.corpus.model import Clause, Document
+from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
-from policyqa.indexer.records import MAX_K, SearchFilters
+from policyqa.indexer.records import MAX_K, SearchFilters, SearchMode
 from policyqa.service.answers import DEFAULT_ASK_K, Answer
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
@@ -31,34 +32,27 @@ DOCUMENT_EXAMPLE = {
 }
 
 
-class DocumentMeta(BaseModel):
-    """A document's metadata."""
+def _document_meta_fields() -> dict[str, Any]:
+    """Pydantic field definitions of the listed ``Document`` fields, with their descriptions."""
+    hints = get_type_hints(Document)
+    return {
+        entry.name: (hints[entry.name], Field(description=entry.metadata["description"]))
+        for entry in listed_fields()
+    }
 
+
+class _DocumentMetaBase(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [DOCUMENT_EXAMPLE]})
-
-    id: str
-    title: str
-    subtitle: str | None = Field(
-        default=None, description="second title of a split law, e.g. 物权编 of 中华人民共和国民法典"
-    )
-    date: str | None = Field(description="ISO yyyy-mm-dd")
-    issuer: str | None
-    doc_number: str | None = Field(description="文号")
-    region: str | None
-    doc_type: str | None = Field(description="意见/通知/办法/条例/规定/…")
 
     @classmethod
     def of(cls, document: Document) -> DocumentMeta:
-        return cls(
-            id=document.id,
-            title=document.title,
-            subtitle=document.subtitle,
-            date=document.date,
-            issuer=document.issuer,
-            doc_number=document.doc_number,
-            region=document.region,
-            doc_type=document.doc_type,
-        )
+        """The listed metadata of ``document``."""
+        return cls(**listed_metadata(document))
+
+
+DocumentMeta = create_model(
+    "DocumentMeta", __base__=_DocumentMetaBase, __doc__="A document's metadata.", **_document_meta_fields()
+)
 
 
 class SearchHit(BaseModel):
@@ -79,33 +73,58 @@ class SearchResponse(BaseModel):
     hits: list[SearchHit]
 
 
-class Filters(BaseModel):
+def _filter_fields() -> dict[str, Any]:
+    """Pydantic field definitions of the ``SearchFilters`` fields (dates typed as dates)."""
+    return {
+        entry.name: (
+            date | None if entry.metadata["is_date"] else str | None,
+            Field(default=None, description=entry.metadata["help"], examples=[entry.metadata["example"]]),
+        )
+        for entry in fields(SearchFilters)
+    }
+
+
+class _FiltersBase(BaseModel):
     """Metadata filters; dates are inclusive ISO yyyy-mm-dd."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    document_id: str | None = Field(
-        default=None, description="only clauses of this document", examples=["f0e25f4cd2aa2725"]
-    )
-    region: str | None = Field(default=None, examples=["江苏省"])
-    issuer: str | None = Field(default=None, examples=["江苏省人民政府"])
-    doc_type: str | None = Field(default=None, examples=["意见"])
-    date_from: date | None = Field(default=None, examples=["2018-01-01"])
-    date_to: date | None = Field(default=None, examples=["2018-12-31"])
 
     def to_search_filters(self) -> SearchFilters | None:
         """The indexer's filters (None when nothing is constrained); InvalidQueryError on a reversed range."""
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise InvalidQueryError(f"date_from {self.date_from} is after date_to {self.date_to}")
+        values = self.model_dump(include={entry.name for entry in fields(SearchFilters)})
+        if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
+            raise InvalidQueryError(f"date_from {values['date_from']} is after date_to {values['date_to']}")
         filters = SearchFilters(
-            document_id=self.document_id or None,
-            region=self.region or None,
-            issuer=self.issuer or None,
-            doc_type=self.doc_type or None,
-            date_from=self.date_from.isoformat() if self.date_from else None,
-            date_to=self.date_to.isoformat() if self.date_to else None,
+            **{
+                name: value.isoformat() if isinstance(value, date) else value or None
+                for name, value in values.items()
+            }
         )
         return None if filters == SearchFilters() else filters
+
+
+class _BodyFilters(_FiltersBase):
+    model_config = ConfigDict(extra="forbid")
+
+
+Filters = create_model("Filters", __base__=_BodyFilters, __doc__=_FiltersBase.__doc__, **_filter_fields())
+
+SearchParameters = create_model(
+    "SearchParameters",
+    __base__=_FiltersBase,
+    __doc__="GET /search: the query, its size and mode, the filters and the asker's place.",
+    q=(str, Field(description="查询词或问题", examples=["创新型孵化器"])),
+    k=(int, Field(default=10, ge=1, le=MAX_K, description="number of clauses to return")),
+    mode=(SearchMode, Field(default="hybrid", description="bm25, dense or hybrid")),
+    **_filter_fields(),
+    home_region=(
+        str | None,
+        Field(
+            default=None,
+            max_length=MAX_HOME_REGION_CHARS,
+            description=HOME_REGION_DESCRIPTION,
+            examples=["江苏"],
+        ),
+    ),
+)
 
 
 class AskRequest(BaseModel):

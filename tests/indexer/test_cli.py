@@ -43,7 +43,16 @@ def test_search_json_on_the_demo_index(
     top = payload["hits"][0]
     assert top["path"][-1] == INCUBATOR_CLAUSE and top["heading"] == "发展创新型孵化器"
     assert {"clause_id", "score", "document", "path", "heading", "text"} <= set(top)
-    assert set(top["document"]) == {"id", "title", "subtitle", "date", "issuer", "doc_number"}
+    assert set(top["document"]) == {
+        "id",
+        "title",
+        "subtitle",
+        "date",
+        "issuer",
+        "doc_number",
+        "region",
+        "doc_type",
+    }
     assert "孵化器" in out  # ensure_ascii=False
 
 

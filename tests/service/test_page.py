@@ -53,7 +53,7 @@ def browser(tmp_path: Path):
 
 @pytest.fixture
 def portal(server, tmp_path: Path):
-    """A portal page on another origin embedding the widget exactly as the README snippet does."""
+    """A portal page on another origin embedding the widget exactly as the docs/api.md snippet does."""
     (tmp_path / "portal.html").write_text(
         f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>门户</title></head><body>
 <h1>某市人民政府门户网站</h1>
