@@ -31,7 +31,7 @@ class KeepOrder:
     """The identity re-ranker: the fused order stands."""
 
     def __init__(self, settings: IndexSettings, catalogue: Catalogue):
-        del settings, catalogue  # nothing to configure
+        """Takes what every re-ranker is built with; needs none of it."""
 
     def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
         return ranking

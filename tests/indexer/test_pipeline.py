@@ -1,0 +1,108 @@
+"""The retrieval pipeline's seams: stages chosen by settings, a stage plugged in, one embedding per search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policyqa.errors import PolicyQAError
+from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
+from policyqa.indexer.pipeline import RetrievalPipeline
+from policyqa.indexer.records import Ranking, SearchFilters, SearchRequest
+from policyqa.indexer.settings import load_settings
+from policyqa.service.answers import ask
+from policyqa.service.extractive import ExtractiveAnswerer
+
+QUESTION = "高新区对创新型孵化器有什么支持"
+
+
+@pytest.fixture(scope="module")
+def seed(seed_index: Path, index_settings: IndexSettings, embedder: Embedder) -> PolicyIndex:
+    return PolicyIndex.load(seed_index, index_settings, embedder=embedder)
+
+
+class Reversed:
+    """A re-ranker that turns the fused order around (a stand-in for a model that disagrees with it)."""
+
+    def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
+        return list(reversed(ranking))
+
+
+def test_a_plugged_in_reranker_decides_the_hybrid_order(seed: PolicyIndex) -> None:
+    pipeline = seed.pipeline
+    plugged = RetrievalPipeline(pipeline.retrievers, pipeline.fusion, pipeline.adjust_stages, Reversed())
+    request = SearchRequest(seed.query(QUESTION), "hybrid", 100)
+    rankings = pipeline.rankings(request)
+    fused = pipeline.combine(request, rankings)
+    assert plugged.combine(request, rankings) == fused[::-1]
+    assert plugged.combine(SearchRequest(request.query, "bm25", 100), rankings) == rankings["bm25"]
+
+
+def test_with_settings_searches_as_an_index_loaded_with_them(
+    seed_index: Path, seed: PolicyIndex, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    rrf = index_settings.model_copy(update={"fusion": "rrf", "rrf_k": 10})
+    loaded = PolicyIndex.load(seed_index, rrf, embedder=embedder)
+    assert [(h.clause.id, h.score) for h in seed.with_settings(rrf).search(QUESTION, k=8)] == [
+        (h.clause.id, h.score) for h in loaded.search(QUESTION, k=8)
+    ]
+    assert seed.search(QUESTION, k=8) != loaded.search(QUESTION, k=8)  # the setting did change the ranking
+
+
+def test_the_dense_retriever_hands_the_vector_store_passage_ids(seed: PolicyIndex) -> None:
+    store = seed.vector_store
+    seen: list[np.ndarray | None] = []
+    original = store.search
+
+    def recording(vector: np.ndarray, k: int, allowed_ids: np.ndarray | None = None):
+        seen.append(allowed_ids)
+        return original(vector, k, allowed_ids)
+
+    store.search = recording
+    try:
+        document_id = seed.documents()[0].id
+        seed.search(QUESTION, mode="dense", k=3, filters=SearchFilters(document_id=document_id))
+    finally:
+        del store.search
+    assert seen[0] is not None and set(seen[0]) <= set(store.passage_ids.tolist())
+    assert np.array_equal(np.sort(seen[0]), seen[0])  # ascending, as the protocol says
+
+
+def test_one_embedding_per_question(seed: PolicyIndex, embedder: Embedder) -> None:
+    embedded: list[str] = []
+    one, many = embedder.embed_query, embedder.embed_queries
+
+    def embed_query(text: str) -> np.ndarray:
+        embedded.append(text)
+        return one(text)
+
+    def embed_queries(texts: list[str]) -> np.ndarray:
+        embedded.extend(texts)
+        return many(texts)
+
+    answerer = ExtractiveAnswerer(embedder, threshold=0.0)
+    embedder.embed_query, embedder.embed_queries = embed_query, embed_queries
+    try:
+        _retrieval, answer = ask(seed, answerer, QUESTION)
+    finally:
+        del embedder.embed_query, embedder.embed_queries
+    assert embedded.count(QUESTION) == 1 and not answer.no_answer  # the search's vector served the answer
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("POLICYQA_FUSION", "borda", "unknown fusion strategy 'borda'; choose one of minmax, rrf"),
+        ("POLICYQA_RERANK", "colbert", "unknown re-ranker 'colbert'; choose one of off"),
+        ("POLICYQA_VECTOR_STORE", "annoy", "unknown vector store 'annoy'; choose one of faiss"),
+    ],
+)
+def test_unknown_stage_names_are_one_line_setting_errors(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(PolicyQAError, match="invalid setting") as error:
+        load_settings()
+    assert message in str(error.value) and "\n" not in str(error.value)
