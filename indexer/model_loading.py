@@ -4,18 +4,29 @@
 (:mod:`policyqa.indexer.e5_model`);
 a local folder is loaded as is; anything else is a Hugging Face hub name that
 must already be in the local cache. Nothing here ever touches the network.
+
+``settings.adapter`` names a LoRA adapter folder written by ``policyqa train embedder``: the peft adapter
+files plus ``policyqa-adapter.json`` (the base model it was trained on and a fingerprint). It is merged into
+the base model's weights (inference costs nothing extra) after checking that the base is the one it was
+trained on and that the merged model reproduces the fingerprint; the model id becomes
+``{base id}+lora@{adapter digest}``, so an index records base and adapter, and one built with another (or
+none) is a clear mismatch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyqa.indexer.e5_model import default_model_source, ensure_default_model
+import numpy as np
+
+from policyqa.indexer.e5_model import VERIFICATION_TEXTS, default_model_source, ensure_default_model
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
 from policyqa.indexer.settings import DEFAULT_MODEL, IndexSettings
@@ -24,6 +35,11 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
+
+ADAPTER_MARKER = "policyqa-adapter.json"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what peft writes and reads
+FINGERPRINT_DECIMALS = 6
+FINGERPRINT_MIN_COSINE = 0.9999
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,8 @@ def load_model(settings: IndexSettings) -> LoadedModel:
         model, model_id = _load_default(settings.model_cache_dir)
     else:
         model, model_id = _load_named(settings.model)
+    if settings.adapter is not None:
+        model_id = apply_adapter(model, model_id, settings.adapter)
     prompts = model.prompts or {}
     query_prompt = settings.query_prompt if settings.query_prompt is not None else prompts.get("query", "")
     passage_prompt = (
@@ -99,3 +117,90 @@ def _folder_fingerprint(folder: Path) -> str:
         stat = path.stat()
         digest.update(f"{path.relative_to(folder).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:12]
+
+
+def apply_adapter(model: SentenceTransformer, base_id: str, folder: Path) -> str:
+    """Merge the adapter in ``folder`` into ``model`` (the base ``base_id``); returns the adapted model's
+    id. ModelLoadError with a one-line reason when the folder is not a usable adapter of this base."""
+    folder = Path(folder).expanduser()
+    marker = read_adapter_marker(folder)
+    if marker.get("base_model") != base_id:
+        raise ModelLoadError(
+            f"adapter {folder} was trained on model {marker.get('base_model')}; the configured model is "
+            f"{base_id} (set POLICYQA_MODEL to the adapter's base, or unset POLICYQA_ADAPTER)"
+        )
+    expected = _recorded_fingerprint(folder, marker)
+    merge_adapter(model, folder)
+    found = adapter_fingerprint(model)
+    if found.shape != expected.shape:
+        raise ModelLoadError(
+            f"adapter {folder}: fingerprint of dimension {expected.shape[1]}, model's {found.shape[1]}"
+        )
+    cosines = np.sum(found * expected, axis=1) / (
+        np.linalg.norm(found, axis=1) * np.linalg.norm(expected, axis=1) + 1e-12
+    )
+    if float(cosines.min()) < FINGERPRINT_MIN_COSINE:
+        raise ModelLoadError(
+            f"adapter {folder} does not reproduce its fingerprint (cosine {float(cosines.min()):.6f} < "
+            f"{FINGERPRINT_MIN_COSINE}): its files were changed or do not belong together"
+        )
+    return f"{base_id}+lora@{adapter_digest(folder)[:12]}"
+
+
+def read_adapter_marker(folder: Path) -> dict:
+    """``policyqa-adapter.json`` of an adapter folder; ModelLoadError when the folder is incomplete."""
+    if not folder.is_dir():
+        raise ModelLoadError(f"adapter {folder}: no such folder (POLICYQA_ADAPTER)")
+    missing = [name for name in (*ADAPTER_FILES, ADAPTER_MARKER) if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(f"adapter {folder}: missing {', '.join(missing)}; not a policyqa adapter folder")
+    try:
+        marker = json.loads((folder / ADAPTER_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"adapter {folder}: unreadable {ADAPTER_MARKER} ({error})") from None
+    if not isinstance(marker, dict):
+        raise ModelLoadError(f"adapter {folder}: {ADAPTER_MARKER} is not a JSON object")
+    return marker
+
+
+def _recorded_fingerprint(folder: Path, marker: dict) -> np.ndarray:
+    try:
+        vectors = np.asarray(marker["fingerprint"]["vectors"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError):
+        vectors = None
+    if vectors is None or vectors.ndim != 2 or len(vectors) != len(VERIFICATION_TEXTS):
+        raise ModelLoadError(f"adapter {folder}: {ADAPTER_MARKER} holds no valid fingerprint")
+    return vectors
+
+
+def merge_adapter(model: SentenceTransformer, folder: Path) -> None:
+    """Load the peft adapter in ``folder`` onto ``model``'s transformer and merge it into its weights."""
+    from peft import PeftModel
+
+    transformer = model[0]
+    try:
+        with warnings.catch_warnings():  # peft calls a deprecated transformers method: not the user's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            adapted = PeftModel.from_pretrained(transformer.model, str(folder), is_trainable=False)
+        transformer.model = adapted.merge_and_unload()
+    except Exception as error:  # any failure to read or apply the files is the same user-facing problem
+        raise ModelLoadError(f"adapter {folder} cannot be applied: {type(error).__name__}: {error}") from None
+
+
+def adapter_fingerprint(model: SentenceTransformer) -> np.ndarray:
+    """The model's embeddings of VERIFICATION_TEXTS (no prompt), rounded: what an adapter folder records so
+    that loading it can check the merged model is the trained one."""
+    vectors = model.encode(
+        list(VERIFICATION_TEXTS), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return np.round(np.asarray(vectors, dtype=np.float64), FINGERPRINT_DECIMALS)
+
+
+def adapter_digest(folder: Path) -> str:
+    """sha256 over the adapter's peft files (names and contents)."""
+    digest = hashlib.sha256()
+    for name in ADAPTER_FILES:
+        digest.update(name.encode() + b"\0")
+        with (folder / name).open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()

@@ -26,6 +26,9 @@ class IndexSettings(BaseSettings):
     model: str = Field(default=DEFAULT_MODEL, description="'default', a sentence-transformers name or path")
     query_prompt: str | None = Field(default=None, description="prompt before queries; None = model's own")
     passage_prompt: str | None = Field(default=None, description="prompt before passages; None = model's own")
+    adapter: Path | None = Field(
+        default=None, description="LoRA adapter folder (`policyqa train embedder`) applied to the model"
+    )
     vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
     ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
@@ -56,6 +59,11 @@ class IndexSettings(BaseSettings):
     rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates")
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
+
+    @field_validator("adapter", mode="before")
+    @classmethod
+    def _blank_adapter_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("vector_store")
     @classmethod

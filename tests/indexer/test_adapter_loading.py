@@ -1,0 +1,127 @@
+"""POLICYQA_ADAPTER: a LoRA adapter folder merged into the base model at load, verified by its fingerprint,
+recorded in the model id; every unusable folder is a one-line ModelLoadError."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policyqa.indexer import PolicyIndex
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
+from policyqa.indexer.model_loading import (
+    ADAPTER_MARKER,
+    adapter_digest,
+    adapter_fingerprint,
+    apply_adapter,
+)
+from policyqa.indexer.settings import IndexSettings, load_settings
+
+QUESTION = "小微企业申请创业担保贷款需要满足哪些条件？"
+
+
+@pytest.fixture(scope="module")
+def adapter(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hand-made adapter of the default model: random (non-zero) LoRA weights on two layers, saved the way
+    peft saves them, with the marker `policyqa train embedder` writes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model = copy.deepcopy(embedder.model)
+    torch.manual_seed(0)
+    lora = LoraConfig(r=2, lora_alpha=2, target_modules=["query", "value"], init_lora_weights=False)
+    adapted = get_peft_model(model[0].model, lora)
+    folder = tmp_path_factory.mktemp("adapter")
+    adapted.save_pretrained(str(folder))
+    model[0].model = adapted.merge_and_unload()
+    fingerprint = {"vectors": adapter_fingerprint(model).tolist()}
+    marker = {"base_model": embedder.model_id, "fingerprint": fingerprint}
+    (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    return folder
+
+
+def _copy(adapter: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "adapter"
+    shutil.copytree(adapter, target)
+    return target
+
+
+def _marker(folder: Path) -> dict:
+    return json.loads((folder / ADAPTER_MARKER).read_text(encoding="utf-8"))
+
+
+def test_the_adapter_is_merged_and_named_in_the_model_id(adapter, embedder, index_settings, seed_index):
+    settings = index_settings.model_copy(update={"adapter": adapter})
+    adapted = Embedder.from_settings(settings, progress=False)
+    assert adapted.model_id == f"{embedder.model_id}+lora@{adapter_digest(adapter)[:12]}"
+    assert float(adapted.embed_query(QUESTION) @ embedder.embed_query(QUESTION)) < 0.9999
+    merged = adapted.model[0].model
+    assert not any("lora" in name for name, _parameter in merged.named_parameters())  # nothing extra to run
+    with pytest.raises(IndexMismatchError) as raised:
+        PolicyIndex.load(seed_index, settings, embedder=adapted)
+    assert embedder.model_id in str(raised.value) and adapted.model_id in str(raised.value)
+
+
+def test_the_setting_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("POLICYQA_ADAPTER", str(tmp_path))
+    assert load_settings().adapter == tmp_path
+    monkeypatch.setenv("POLICYQA_ADAPTER", " ")
+    assert load_settings().adapter is None
+    monkeypatch.delenv("POLICYQA_ADAPTER")
+    assert IndexSettings().adapter is None
+
+
+def test_a_tampered_fingerprint_is_refused(adapter, embedder, tmp_path):
+    folder = _copy(adapter, tmp_path)
+    marker = _marker(folder)
+    marker["fingerprint"]["vectors"][0] = list(-np.asarray(marker["fingerprint"]["vectors"][0]))
+    (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="does not reproduce its fingerprint"):
+        apply_adapter(copy.deepcopy(embedder.model), embedder.model_id, folder)
+
+
+def test_an_adapter_of_another_base_names_both(adapter, embedder, tmp_path):
+    folder = _copy(adapter, tmp_path)
+    marker = _marker(folder)
+    marker["base_model"] = "someone/else@1"
+    (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    with pytest.raises(ModelLoadError) as raised:
+        apply_adapter(embedder.model, embedder.model_id, folder)  # refused before touching the model
+    assert "someone/else@1" in str(raised.value) and embedder.model_id in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda folder: shutil.rmtree(folder), "no such folder"),
+        (lambda folder: (folder / "adapter_model.safetensors").unlink(), "missing adapter_model.safetensors"),
+        (lambda folder: (folder / ADAPTER_MARKER).write_text("{", encoding="utf-8"), "unreadable"),
+        (lambda folder: (folder / ADAPTER_MARKER).write_text("{}", encoding="utf-8"), "was trained on"),
+    ],
+)
+def test_an_unusable_folder_is_one_line(adapter, embedder, tmp_path, damage, reason):
+    folder = _copy(adapter, tmp_path)
+    damage(folder)
+    with pytest.raises(ModelLoadError, match=reason) as raised:
+        apply_adapter(embedder.model, embedder.model_id, folder)  # refused before touching the model
+    assert "\n" not in str(raised.value)
+
+
+def test_corrupt_adapter_weights_are_one_line(adapter, embedder, tmp_path):
+    folder = _copy(adapter, tmp_path)
+    (folder / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelLoadError, match="cannot be applied") as raised:
+        apply_adapter(copy.deepcopy(embedder.model), embedder.model_id, folder)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_marker_without_fingerprint_is_refused(adapter, embedder, tmp_path):
+    folder = _copy(adapter, tmp_path)
+    (folder / ADAPTER_MARKER).write_text(json.dumps({"base_model": embedder.model_id}), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="no valid fingerprint"):
+        apply_adapter(embedder.model, embedder.model_id, folder)
