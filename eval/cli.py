@@ -1,4 +1,5 @@
-"""``policyqa eval`` (retrieval quality on a query file) and ``policyqa bench`` (speed and memory)."""
+"""``policyqa eval`` (retrieval quality on a query file), ``policyqa bench`` (speed and memory) and
+``policyqa train embedder`` (a LoRA adapter for the embedding model, learnt from labelled questions)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``policyqa eval`` and ``policyqa bench``."""
+    """Register ``policyqa eval``, ``policyqa bench`` and ``policyqa train``."""
     _add_eval_parser(subparsers)
     _add_bench_parser(subparsers)
+    _add_train_parser(subparsers)
 
 
 def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +74,45 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.set_defaults(func=run_bench_command)
+
+
+def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="learn from labelled questions", description="Learn from labelled questions."
+    )
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
+    embedder = kinds.add_parser(
+        "embedder",
+        help="train a LoRA adapter for the embedding model",
+        description="Train a LoRA adapter of the configured embedding model on the train part of the split "
+        "(positives: the labelled clauses' passages; hard negatives mined from the index's BM25 and dense "
+        "rankings), keep the checkpoint with the best validation MRR@10 and write the adapter to --out. "
+        "Use it with POLICYQA_ADAPTER=OUT (and rebuild the index).",
+    )
+    embedder.add_argument("--queries", type=Path, required=True, help="labelled JSONL question file")
+    embedder.add_argument("--index-dir", type=Path, required=True, help="index built with the base model")
+    embedder.add_argument("--out", type=Path, required=True, help="adapter folder to write (new or --resume)")
+    embedder.add_argument(
+        "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
+    )
+    embedder.add_argument("--epochs", type=_positive_int, default=2, help="passes over the examples (2)")
+    embedder.add_argument("--batch-size", type=_positive_int, default=16, help="questions per step (16)")
+    embedder.add_argument("--learning-rate", type=_positive_float, default=2e-4, help="peak rate (2e-4)")
+    embedder.add_argument(
+        "--negatives", type=_positive_int, default=3, help="hard negatives per question (3)"
+    )
+    embedder.add_argument("--max-steps", type=_positive_int, help="stop after N steps (overrides --epochs)")
+    embedder.add_argument("--seed", type=int, default=20261201, help="seed of LoRA, data order and mining")
+    embedder.add_argument("--lora-rank", type=_positive_int, default=16, help="LoRA rank (16)")
+    embedder.add_argument(
+        "--max-passage-tokens",
+        type=_positive_int,
+        default=256,
+        help="passages cut to N tokens in training (256)",
+    )
+    embedder.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    embedder.set_defaults(func=run_train_embedder)
 
 
 def _positive_int(text: str) -> int:
@@ -149,4 +190,29 @@ def run_bench_command(args: argparse.Namespace) -> int:
     )
     result = run_bench(config)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else bench_table(result))
+    return 0
+
+
+def run_train_embedder(args: argparse.Namespace) -> int:
+    """Train the adapter and print where it went."""
+    from policyqa.eval.train_embedder import TrainConfig, train_embedder
+    from policyqa.indexer.settings import load_settings
+
+    config = TrainConfig(
+        queries=args.queries,
+        index_dir=args.index_dir,
+        out=args.out,
+        split_file=args.split_file,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        negatives=args.negatives,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        lora_rank=args.lora_rank,
+        max_passage_tokens=args.max_passage_tokens,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    train_embedder(config, load_settings())
     return 0
