@@ -110,6 +110,12 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default=256,
         help="passages cut to N tokens in training (256)",
     )
+    embedder.add_argument(
+        "--pool-depth",
+        type=_positive_int,
+        default=100,
+        help="validation pool: each validation question's top N hybrid clauses plus its labelled ones (100)",
+    )
     embedder.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     embedder.set_defaults(func=run_train_embedder)
@@ -211,6 +217,7 @@ def run_train_embedder(args: argparse.Namespace) -> int:
         seed=args.seed,
         lora_rank=args.lora_rank,
         max_passage_tokens=args.max_passage_tokens,
+        pool_depth=args.pool_depth,
         resume=args.resume,
         progress=not args.no_progress,
     )

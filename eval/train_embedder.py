@@ -4,7 +4,7 @@ The train part of the split gives examples (question, passage of a labelled clau
 the index: :mod:`policyqa.eval.negatives`); sentence-transformers' own trainer fits a LoRA adapter (peft) on
 the attention and feed-forward layers of the configured base model with MultipleNegativesRankingLoss, the
 embedding matrix frozen, using the model's own query/passage prompts. After every epoch (or ``max_steps``) the
-validation part is measured over a fixed candidate pool, each validation question's top 100 hybrid clauses
+validation part is measured over a fixed candidate pool, each validation question's top N hybrid clauses
 plus its labelled ones, judged exactly like ``policyqa eval`` (labels, not clause ids); the best checkpoint by
 MRR@10 is kept. The output folder holds the peft adapter files and ``policyqa-adapter.json`` (base model id,
 arguments, split file digest, metrics, fingerprint) that ``POLICYQA_ADAPTER`` loads
@@ -78,6 +78,7 @@ class TrainConfig:
     seed: int
     lora_rank: int
     max_passage_tokens: int
+    pool_depth: int = SEARCH_DEPTH
     resume: bool = False
     progress: bool = field(default=True, compare=False)
 
@@ -260,7 +261,7 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     )
     if not mined.examples:
         raise EvalError("no training example: no train question's labels match a clause of the index")
-    pool_questions, pool_passages = validation_pool(labelled, validation_queries)
+    pool_questions, pool_passages = validation_pool(labelled, validation_queries, config.pool_depth)
     print(
         f"validation: {len(pool_questions)} questions over a pool of {len(pool_passages)} passages",
         flush=True,
