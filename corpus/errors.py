@@ -12,3 +12,11 @@ class DocumentError(PolicyQAError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        """Picklable with its two arguments (parse errors cross the ParseWorker's process boundary)."""
+        return type(self), (str(self.path), self.reason)
+
+
+class DocumentTooLargeError(DocumentError):
+    """A document over one of the parse limits (inflated size, characters, clauses): refused unparsed."""

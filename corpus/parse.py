@@ -13,6 +13,7 @@ from tqdm import tqdm
 from policyqa.corpus import metadata
 from policyqa.corpus.cleaning import read_plain
 from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.limits import DEFAULT_LIMITS, ParseLimits, check_clauses
 from policyqa.corpus.loaders import SUPPORTED_SUFFIXES, load_text
 from policyqa.corpus.markdown import is_hidden_page, read_markdown, split_front_matter
 from policyqa.corpus.model import Document, ParsedDocument
@@ -37,20 +38,23 @@ def document_id(title: str, subtitle: str | None, date: str | None, doc_number: 
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:_ID_HEX_CHARS]
 
 
-def parse_text(text: str, source: str = "", markdown: bool | None = None) -> ParsedDocument:
+def parse_text(
+    text: str, source: str = "", markdown: bool | None = None, limits: ParseLimits = DEFAULT_LIMITS
+) -> ParsedDocument:
     """Parse a document given as text. ``markdown`` defaults to True when ``source`` ends in .md.
 
-    Raises DocumentError when no title can be found.
+    Raises DocumentError when no title can be found, DocumentTooLargeError over ``limits``' characters or
+    clauses.
     """
     if markdown is None:
         markdown = source.lower().endswith((".md", ".markdown"))
     layout = read_markdown(text) if markdown else read_plain(text)
     if not layout.title:
         raise DocumentError(source or "<text>", "no title found (not a document?)")
-    return _build(layout, source)
+    return _build(layout, source, limits)
 
 
-def _build(layout: SourceText, source: str) -> ParsedDocument:
+def _build(layout: SourceText, source: str, limits: ParseLimits) -> ParsedDocument:
     if layout.markdown:
         title, prefix = layout.title, None
     else:
@@ -75,25 +79,27 @@ def _build(layout: SourceText, source: str) -> ParsedDocument:
         subtitle=layout.subtitle,
     )
     clauses = segment(layout.body, find_markers(layout.body, layout.heading_levels), doc_id)
+    check_clauses(source or "<text>", len(clauses), limits)
     return ParsedDocument(document, clauses)
 
 
-def parse_file(path: Path) -> ParsedDocument:
+def parse_file(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedDocument:
     """Parse one file (.txt, .md, .html/.htm, .docx, .pdf).
 
     Raises DocumentError naming the file for missing, unsupported, binary, empty or broken files, for a
     folder index (``_index.md``) and for Markdown pages marked ``draft``/``bookHidden`` (templates,
-    site READMEs): those are not documents.
+    site READMEs): those are not documents; DocumentTooLargeError for a file over ``limits`` (the time
+    limit is ParseWorker's).
     """
     path = Path(path)
     if path.name == FOLDER_INDEX:
         raise DocumentError(path, "a folder index (_index.md), not a document")
-    loaded = load_text(path)
+    loaded = load_text(path, limits)
     if loaded.markdown and is_hidden_page(split_front_matter(loaded.text)[0]):
         raise DocumentError(
             path, "a Markdown page marked draft/bookHidden (a template or README), not a document"
         )
-    return parse_text(loaded.text, str(path), markdown=loaded.markdown)
+    return parse_text(loaded.text, str(path), markdown=loaded.markdown, limits=limits)
 
 
 def is_document_file(path: Path) -> bool:

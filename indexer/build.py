@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from policyqa.corpus.errors import DocumentError
 from policyqa.corpus.model import ParsedDocument
-from policyqa.corpus.parse import iter_document_files, parse_file
+from policyqa.corpus.parse import iter_document_files
+from policyqa.corpus.worker import ParseWorker
 from policyqa.indexer import store
 from policyqa.indexer.bm25 import BM25Index, BM25Params
 from policyqa.indexer.embedder import Embedder
@@ -46,20 +47,21 @@ def build_index(
 ) -> dict:
     """Parse ``paths`` (files or folders, recursively) into a new index version and swap it in.
 
-    Files that cannot be parsed are logged and skipped (listed in the manifest's ``skipped``).
-    Returns the manifest.
+    Files that cannot be parsed, or are over the parse limits of ``settings``, are logged and skipped (listed
+    in the manifest's ``skipped``). Returns the manifest.
     """
     started = time.perf_counter()
     files = list(iter_document_files([Path(path) for path in paths]))
     skipped: list[dict] = []
     documents: dict[str, ParsedDocument] = {}
-    for path in tqdm(files, desc="parsing", unit="file", disable=not progress):
-        parsed = _parse_or_skip(path, parse_file, skipped)
-        if parsed is None:
-            continue
-        first = documents.setdefault(parsed.document.id, parsed)
-        if first is not parsed:
-            _skip(path, f"same document as {first.document.source} (id {parsed.document.id})", skipped)
+    with ParseWorker(settings.parse_limits) as worker:
+        for path in tqdm(files, desc="parsing", unit="file", disable=not progress):
+            parsed = _parse_or_skip(path, worker.parse, skipped)
+            if parsed is None:
+                continue
+            first = documents.setdefault(parsed.document.id, parsed)
+            if first is not parsed:
+                _skip(path, f"same document as {first.document.source} (id {parsed.document.id})", skipped)
     if not documents:
         raise NothingToIndexError(
             f"no document could be indexed from {', '.join(map(str, paths))} "

@@ -6,18 +6,20 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.fusion import FUSION_STRATEGIES
+from policyqa.indexer.limits import ParseLimitSettings
 from policyqa.indexer.rerank import RERANKERS
 from policyqa.indexer.vector_store import VECTOR_STORES, AnnType
 
 DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
 
 
-class IndexSettings(BaseSettings):
-    """Where data lives and how clauses are embedded and retrieved."""
+class IndexSettings(ParseLimitSettings):
+    """Where data lives and how clauses are embedded and retrieved (and, inherited, how much one document
+    may cost to parse)."""
 
     model_config = SettingsConfigDict(env_prefix="POLICYQA_", env_file=".env", extra="ignore")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from policyqa.cli import main
+from policyqa.eval.hostile import docx_bomb, many_clauses
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
 INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"
@@ -115,6 +116,22 @@ def test_index_command_prints_a_summary(
     assert code == 0
     assert out.startswith("indexed 3 documents, 28 clauses, 28 passages")
     assert "skipped 1 files:" in out and "broken.pdf" in out
+
+
+def test_index_skips_files_over_the_parse_limits_with_the_reason(
+    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    (corpus / "endless.txt").write_text(many_clauses(120), encoding="utf-8")
+    (corpus / "bomb.docx").write_bytes(docx_bomb(4 * 1024 * 1024))
+    monkeypatch.setenv("POLICYQA_MAX_DOCUMENT_CLAUSES", "100")
+    monkeypatch.setenv("POLICYQA_MAX_ARCHIVE_MEMBER_BYTES", str(1024 * 1024))
+    code, out, _err = run(capsys, "index", str(corpus), "--index-dir", str(tmp_path / "index"))
+    assert code == 0 and out.startswith("indexed 3 documents, 28 clauses")
+    assert "skipped 2 files:" in out
+    assert f"{corpus / 'endless.txt'}: 120 clauses; the limit is 100 (POLICYQA_MAX_DOCUMENT_CLAUSES)" in out
+    assert f"{corpus / 'bomb.docx'}: archive member word/document.xml inflates to more than 1,048,576" in out
 
 
 SPLIT_LAW = """# 中华人民共和国民法典
