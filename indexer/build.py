@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from policyqa.corpus.worker import ParseWorker
 from policyqa.indexer import store
 from policyqa.indexer.bm25 import BM25Index, BM25Params
 from policyqa.indexer.embedder import Embedder
-from policyqa.indexer.errors import NothingToIndexError, UnknownIdError
+from policyqa.indexer.errors import IndexWriteError, NothingToIndexError, StorageFullError, UnknownIdError
+from policyqa.indexer.integrity import check_vectors, verify_files
 from policyqa.indexer.manifest import (
     FORMAT_VERSION,
     check_format,
@@ -35,6 +37,9 @@ from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.vector_store import build_vector_store
 
 logger = logging.getLogger(__name__)
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_SQLITE_WRITE_FAILURES = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")
 
 
 def build_index(
@@ -70,7 +75,7 @@ def build_index(
     embedder = embedder or Embedder.from_settings(settings, progress=progress)
     tokenizer = Tokenizer(bigrams=settings.bm25_bigrams)
     index_dir = Path(index_dir)
-    with store.writer_lock(index_dir):
+    with _writing(index_dir), store.writer_lock(index_dir):
         version = store.new_version(index_dir)
         try:
             store.create_database(version)
@@ -110,7 +115,7 @@ def add_documents(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    with store.writer_lock(index_dir):
+    with _writing(index_dir), store.writer_lock(index_dir):
         current = store.current_version(index_dir)
         manifest = store.read_manifest(current)
         check_format(index_dir, manifest)
@@ -137,14 +142,14 @@ def remove_documents(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    with store.writer_lock(index_dir):
+    with _writing(index_dir), store.writer_lock(index_dir):
         current = store.current_version(index_dir)
         manifest = store.read_manifest(current)
         check_format(index_dir, manifest)
         with closing(store.connect(current)) as connection:
             unknown = sorted(set(document_ids) - store.document_ids(connection))
         if unknown:
-            raise UnknownIdError(f"no document with id {', '.join(unknown)} in the index at {index_dir}")
+            raise UnknownIdError(f"no document with id {', '.join(map(repr, unknown))}")
         return _update(
             index_dir,
             current,
@@ -154,6 +159,29 @@ def remove_documents(
             embedder=embedder,
             started=started,
         )
+
+
+@contextmanager
+def _writing(index_dir: Path) -> Iterator[None]:
+    """Turn a failed write (read-only folder, no permission, full disk: OSError, or SQLite's own disk
+    errors) into one IndexWriteError line; the index in force is unchanged, since a version is put in
+    force only once complete."""
+    try:
+        yield
+    except OSError as error:
+        raise _write_error(index_dir, error.strerror or str(error), error.errno in _FULL) from error
+    except sqlite3.OperationalError as error:
+        name = getattr(error, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            raise _write_error(index_dir, str(error), full=True) from error
+        if name.startswith(_SQLITE_WRITE_FAILURES):
+            raise _write_error(index_dir, str(error), full=False) from error
+        raise
+
+
+def _write_error(index_dir: Path, reason: str, full: bool) -> IndexWriteError:
+    error = StorageFullError if full else IndexWriteError
+    return error(f"cannot write the index at {index_dir}: {reason}; the index in force is unchanged")
 
 
 def _parse_or_skip(
@@ -207,7 +235,10 @@ def _update(
     embedder: Embedder | None,
     started: float,
 ) -> dict:
-    """Copy the version in force, apply ``change(connection, tokenizer)``, rebuild the retrievers, swap."""
+    """Copy the version in force, apply ``change(connection, tokenizer)``, rebuild the retrievers, swap.
+    The files copied from the version in force are checked against its checksums first: a damaged one is
+    refused, not carried into the next version."""
+    verify_files(current, manifest, only=(store.DATABASE, store.VECTORS))
     tokenizer = manifest_tokenizer(manifest)
     version = store.new_version(index_dir)
     try:
@@ -274,6 +305,7 @@ def _finish_version(
         [previous_vectors.get(passage.text, embedded.get(passage.text)) for passage in passages],
         dtype=np.float32,
     ).reshape(len(passages), dimension)
+    check_vectors(vectors)
     np.save(version / store.VECTORS, vectors)
     BM25Index.build([passage.tokens for passage in passages], bm25_params).save(version / "bm25")
     passage_ids = np.array([passage.id for passage in passages], dtype=np.int64)
@@ -300,5 +332,4 @@ def _finish_version(
         "version": version.name,
         **extra,
     }
-    store.write_manifest(version, manifest)
-    return manifest
+    return store.write_manifest(version, manifest)

@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from policyqa.corpus.model import listed_metadata
+from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
 from policyqa.indexer.settings import IndexSettings, load_settings
 from policyqa.indexer.vector_store import ANN_TYPES
@@ -19,9 +20,19 @@ _SPACE = re.compile(r"\s+")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Register ``policyqa index`` and ``policyqa search``."""
-    index = subparsers.add_parser("index", help="build an index from document files and folders")
-    index.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (recursive)")
+    index = subparsers.add_parser(
+        "index",
+        help="build an index from document files and folders (or check one: --verify)",
+        description="Build an index from document files and folders; with --verify, check the index in force "
+        "instead (checksums, SQLite integrity, vectors): `policyqa index --verify [DIR | --index-dir DIR]`.",
+    )
+    index.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (recursive)")
     index.add_argument("--index-dir", type=Path, help="index folder (default: POLICYQA_HOME/index)")
+    index.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the index in force (the one PATH given, or --index-dir) instead of building one",
+    )
     index.add_argument("--model", help="'default' or a sentence-transformers model name or path")
     index.add_argument(
         "--ann", choices=ANN_TYPES, help="vector index: flat (exact, default), hnsw or ivf (approximate)"
@@ -61,9 +72,13 @@ def _settings(args: argparse.Namespace) -> IndexSettings:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Build the index and print a summary."""
+    """Build the index and print a summary (or, with ``--verify``, check it)."""
     from policyqa.indexer.index import build_index
 
+    if args.verify:
+        return run_verify(args)
+    if not args.paths:
+        raise ConfigurationError("give the files or folders to index (PATH ...), or --verify")
     settings = _settings(args)
     manifest = build_index(args.paths, settings.resolved_index_dir, settings)
     print(
@@ -75,6 +90,24 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"skipped {len(manifest['skipped'])} files:")
         for entry in manifest["skipped"]:
             print(f"  {entry['path']}: {entry['reason']}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``policyqa index --verify``: check the index in force and print what was checked."""
+    from policyqa.indexer.index import verify_index
+
+    if len(args.paths) > 1 or (args.paths and args.index_dir):
+        raise ConfigurationError("--verify checks one index: give its folder as PATH or as --index-dir")
+    if args.paths:
+        args.index_dir = args.paths[0]
+    index_dir = _settings(args).resolved_index_dir
+    report = verify_index(index_dir)
+    print(
+        f"index at {index_dir} is intact: version {report['version']}, {report['files']} files "
+        f"({report['bytes'] / 1e6:,.1f} MB) match their checksums, SQLite integrity ok, vectors finite and "
+        f"of unit length ({report['seconds']:.2f} s)"
+    )
     return 0
 
 

@@ -37,3 +37,11 @@ class ModelLoadError(PolicyQAError):
 
 class EmbeddingCacheError(PolicyQAError):
     """The embedding cache file exists but cannot be used (not SQLite, unreadable, locked too long)."""
+
+
+class IndexWriteError(PolicyQAError):
+    """The index folder cannot be written (read-only, no permission); the index in force is unchanged."""
+
+
+class StorageFullError(IndexWriteError):
+    """The disk (or quota) under the index folder is full; the index in force is unchanged."""

@@ -117,9 +117,11 @@ class FaissStore:
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
     def save(self, folder: Path) -> None:
-        """Write ``dense.faiss`` and ``rows.npy`` into ``folder``."""
+        """Write ``dense.faiss`` and ``rows.npy`` into ``folder`` (through Python's file API, so that a full
+        disk is an OSError like any other write's, not a FAISS RuntimeError)."""
         folder.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(folder / "dense.faiss"))
+        with open(folder / "dense.faiss", "wb") as handle:
+            handle.write(memoryview(faiss.serialize_index(self.index)))
         np.save(folder / "rows.npy", self.passage_ids)
 
     @classmethod

@@ -4,6 +4,10 @@ that write one."""
 from __future__ import annotations
 
 import sqlite3
+import time
+import zipfile
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from policyqa.indexer.build import add_documents, build_index, remove_documents
 from policyqa.indexer.catalogue import Catalogue
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexCorruptError, InvalidQueryError
+from policyqa.indexer.integrity import check_vectors, damaged, verify_files
 from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer, manifest_vector_store
 from policyqa.indexer.pipeline import RetrievalPipeline
 from policyqa.indexer.records import (
@@ -33,10 +38,28 @@ from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.vector_store import VectorStore, load_vector_store
 
-__all__ = ["PolicyIndex", "add_documents", "build_index", "remove_documents", "validate_query"]
+__all__ = [
+    "PolicyIndex",
+    "add_documents",
+    "build_index",
+    "remove_documents",
+    "validate_query",
+    "verify_index",
+]
 
 MIN_CANDIDATES = 100  # each retriever ranks at least this many passages before fusion
 _LOAD_ATTEMPTS = 3  # a load racing two swaps may find its version deleted: it retries with the new one
+# What reading damaged files raises: json, numpy, scipy (zip members), faiss (RuntimeError) and SQLite errors.
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    RuntimeError,
+    EOFError,
+    KeyError,
+    zipfile.BadZipFile,
+    zlib.error,
+    sqlite3.Error,
+)
 
 
 class PolicyIndex:
@@ -72,28 +95,38 @@ class PolicyIndex:
         cls, index_dir: Path, settings: IndexSettings, *, embedder: Embedder | None = None
     ) -> PolicyIndex:
         """Load the version in force; IndexNotFoundError when absent, IndexMismatchError when incompatible,
-        IndexCorruptError when its files cannot be read."""
+        IndexCorruptError (one line, no path) when its files are damaged or cannot be read.
+
+        The version's files are checked against the manifest's checksums in a background thread while the
+        model and the SQLite rows load; the binary files (vectors, BM25) are parsed only once verified."""
         index_dir = Path(index_dir)
-        unreadable = (OSError, ValueError, RuntimeError, sqlite3.Error)  # json, faiss and numpy errors too
         for _attempt in range(_LOAD_ATTEMPTS):
             version = store.current_version(index_dir)
             try:
                 manifest = store.read_manifest(version)
-            except unreadable as error:
+            except _UNREADABLE as error:
                 _raise_unless_swapped(index_dir, version, error)
                 continue
             check_format(index_dir, manifest)
-            embedder = embedder or Embedder.from_settings(settings, progress=False)
-            check_model(index_dir, manifest, embedder, settings)
-            try:
-                return cls._read_version(index_dir, version, manifest, settings, embedder)
-            except unreadable as error:
-                _raise_unless_swapped(index_dir, version, error)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policyqa-verify") as pool:
+                verified = pool.submit(verify_files, version, manifest)
+                try:
+                    embedder = embedder or Embedder.from_settings(settings, progress=False)
+                    check_model(index_dir, manifest, embedder, settings)
+                    return cls._read_version(version, manifest, settings, embedder, verified)
+                except (*_UNREADABLE, IndexCorruptError) as error:
+                    # a file that failed to parse is reported by its checksum when that is what broke it
+                    _raise_unless_swapped(index_dir, version, _verification_error(verified) or error)
         raise IndexCorruptError(f"index at {index_dir} kept changing while it was loaded; try again")
 
     @classmethod
     def _read_version(
-        cls, index_dir: Path, version: Path, manifest: dict, settings: IndexSettings, embedder: Embedder
+        cls,
+        version: Path,
+        manifest: dict,
+        settings: IndexSettings,
+        embedder: Embedder,
+        verified: Future[int],
     ) -> PolicyIndex:
         with closing(store.connect(version)) as connection:
             catalogue = Catalogue(
@@ -101,13 +134,14 @@ class PolicyIndex:
                 store.read_clauses(connection),
                 store.read_passage_clauses(connection),
             )
+        verified.result()  # raises IndexCorruptError for a damaged file
         vector_store = load_vector_store(manifest_vector_store(manifest), version / "dense")
         bm25 = BM25Index.load(version / "bm25")
         if not np.array_equal(vector_store.passage_ids, catalogue.passage_ids) or bm25.size != len(
             catalogue.passage_ids
         ):
             raise IndexCorruptError(
-                f"index at {index_dir} is inconsistent (version {version.name}); rebuild it"
+                f"index version {version.name} is inconsistent (vectors, BM25 and rows disagree); rebuild it"
             )
         tokenizer = manifest_tokenizer(manifest)
         tokenizer.tokenize("预热")  # load the jieba dictionary now rather than on the first query
@@ -224,10 +258,62 @@ class PolicyIndex:
 
 def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> None:
     """A version that vanished because a newer one was swapped in is retried; anything else is broken."""
-    if store.current_version(index_dir) == version:
+    if store.current_version(index_dir) != version:
+        return
+    if isinstance(error, IndexCorruptError):
+        raise error
+    reason = f"{type(error).__name__}: {error}".replace(str(version), version.name)
+    raise IndexCorruptError(
+        f"index version {version.name} cannot be read ({' '.join(reason.split())}); rebuild it"
+    ) from error
+
+
+def _verification_error(verified: Future[int]) -> IndexCorruptError | None:
+    """The checksum error of a version, once its verification is done; None when its files are intact."""
+    try:
+        verified.result()
+    except IndexCorruptError as error:
+        return error
+    return None
+
+
+def verify_index(index_dir: Path) -> dict:
+    """Check the version in force on demand (``policyqa index --verify``), without loading the model: every
+    file against its recorded size and checksum, SQLite's integrity check, the vectors finite and of unit
+    length, one vector and one vector-store row per passage. IndexCorruptError (one line, no path) at the
+    first problem; returns ``{"version", "files", "bytes", "seconds"}``."""
+    started = time.perf_counter()
+    version = store.current_version(Path(index_dir))
+    try:
+        manifest = store.read_manifest(version)
+    except _UNREADABLE as error:
+        raise damaged(version, f"{store.MANIFEST} cannot be read ({type(error).__name__})") from error
+    check_format(Path(index_dir), manifest)
+    if not manifest.get("files"):
         raise IndexCorruptError(
-            f"index at {index_dir} cannot be read ({type(error).__name__}: {error}); rebuild it"
-        ) from error
+            f"index version {version.name} records no checksums (built before policyqa recorded them); "
+            "rebuild it to record them"
+        )
+    checked = verify_files(version, manifest)
+    try:
+        with closing(store.connect(version)) as connection:
+            problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            passages = connection.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        vectors = np.load(version / store.VECTORS)
+        rows = np.load(version / "dense" / "rows.npy")
+    except _UNREADABLE as error:
+        raise damaged(version, f"cannot be read ({type(error).__name__})") from error
+    if problems != ["ok"]:
+        raise damaged(version, f"SQLite integrity check: {problems[0]}")
+    if not len(vectors) == len(rows) == passages:
+        raise damaged(version, f"{len(vectors):,} vectors and {len(rows):,} rows for {passages:,} passages")
+    check_vectors(vectors)
+    return {
+        "version": version.name,
+        "files": len(manifest["files"]),
+        "bytes": checked,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def validate_query(query: str, mode: str, k: int, max_chars: int) -> str:

@@ -6,7 +6,8 @@ Layout::
       CURRENT                  name of the version in force (replaced with os.replace)
       .lock                    writers hold an exclusive flock while building or updating
       versions/<stamp>/
-        manifest.json          format, model, dimension, tokenizer, counts, build time, ann type
+        manifest.json          format, model, dimension, tokenizer, counts, build time, ann type, and the
+                               size and sha256 of every other file of the version (``files``)
         index.sqlite           documents, clauses, passages (with BM25 tokens), metadata
         vectors.npy            passage embeddings, row i = passage id rows.npy[i]
         dense/dense.faiss, dense/rows.npy
@@ -32,6 +33,7 @@ from typing import NamedTuple, get_args, get_origin, get_type_hints
 
 from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
 from policyqa.indexer.errors import IndexNotFoundError
+from policyqa.indexer.integrity import file_checksums
 from policyqa.indexer.passages import Passage
 
 DATABASE = "index.sqlite"
@@ -141,15 +143,19 @@ def read_manifest(version: Path) -> dict:
     return json.loads((version / MANIFEST).read_text(encoding="utf-8"))
 
 
-def write_manifest(version: Path, manifest: dict) -> None:
-    """Write ``manifest.json`` and mirror it into the database's metadata table."""
-    text = json.dumps(manifest, ensure_ascii=False, indent=2)
-    (version / MANIFEST).write_text(text + "\n", encoding="utf-8")
+def write_manifest(version: Path, manifest: dict) -> dict:
+    """Mirror ``manifest`` into the database's metadata table, then write ``manifest.json`` with the size
+    and checksum of every other file of the version added (``files``: the version's last write); returns
+    the manifest written."""
     with closing(connect(version)) as connection, connection:
         connection.executemany(
             "INSERT OR REPLACE INTO metadata(key, value) VALUES (?, ?)",
             [(key, json.dumps(value, ensure_ascii=False)) for key, value in manifest.items()],
         )
+    manifest = {**manifest, "files": file_checksums(version, exclude=(MANIFEST,))}
+    text = json.dumps(manifest, ensure_ascii=False, indent=2)
+    (version / MANIFEST).write_text(text + "\n", encoding="utf-8")
+    return manifest
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -3,6 +3,8 @@ model, materialised into it once per test run."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +53,14 @@ def seed_index(policyqa_home: Path, index_settings: IndexSettings, embedder: Emb
     index_dir = policyqa_home / "seed-index"
     build_index([SEED_DOCUMENT], index_dir, index_settings, embedder=embedder, progress=False)
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def mount_namespace() -> list[str]:
+    """The command prefix that runs a command in a mount namespace of its own (``unshare --mount
+    --map-root-user``), where a test can make a folder read-only or mount a tiny file system that fills up,
+    for real, without touching the machine; skips where unprivileged user namespaces are not allowed."""
+    command = ["unshare", "--mount", "--map-root-user"]
+    if shutil.which("unshare") is None or subprocess.run([*command, "true"], check=False).returncode != 0:
+        pytest.skip("needs unshare with user and mount namespaces")
+    return command

@@ -296,8 +296,14 @@ def test_unreadable_index_is_a_clear_error(
 ) -> None:
     version = tiny_index_copy / "versions" / (tiny_index_copy / "CURRENT").read_text().strip()
     (version / "dense" / "dense.faiss").write_bytes(b"truncated")
-    with pytest.raises(IndexCorruptError, match=r"cannot be read.*rebuild it"):
+    with pytest.raises(IndexCorruptError, match=r"dense/dense.faiss is 9 bytes; .* restore it from a backup"):
         PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["files"]  # written before checksums: the parser's own error, still one line without a path
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=r"cannot be read \(RuntimeError: .*\); rebuild it") as error:
+        PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert str(tiny_index_copy) not in str(error.value)
 
 
 @pytest.mark.parametrize(("ann", "used"), [("hnsw", "hnsw"), ("ivf", "flat")])
