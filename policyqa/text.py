@@ -28,6 +28,13 @@ CJK = f"\u3400-\u4dbf{CJK_BASIC}"
 CJK_CHARACTER = re.compile(f"[{CJK}]")
 
 _SPACES = "\u3000\u00a0\u2002\u2003\u2009\u200b\ufeff"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_well_formed(text: str) -> bool:
+    """True unless ``text`` holds a lone surrogate (``"\\udfff"`` in JSON decodes to one): such a string
+    cannot be encoded as UTF-8, so it is refused where text enters (the API), not deep in a tokenizer."""
+    return _SURROGATE.search(text) is None
 
 
 @cache

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
+from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.records import Hit, Query, Retrieval, SearchFilters
 from policyqa.registry import Registry
+from policyqa.service.budget import check_budget
 from policyqa.text import LEADING_LABEL
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 
 NO_ANSWER_TEXT = "未在已收录的政策文件中找到相关规定。"
 DEFAULT_ASK_K = 3  # top clauses whose sentences an answer may quote
+# An answer quotes 1-3 sentences, and every sentence of every clause read is embedded: k = 100 cost 17-83 s of
+# CPU per question, k = 10 about a second.
+MAX_ASK_K = 10
 
 ANSWERERS = Registry("answerer", {"extractive": "policyqa.service.extractive:ExtractiveAnswerer"})
 
@@ -76,9 +81,19 @@ def ask(
     home_region: str | None = None,
 ) -> tuple[Retrieval, Answer]:
     """Search the top ``k`` clauses (hybrid) and answer from them: the search and the answer, with the
-    question embedded once. InvalidQueryError for an empty or too long question or a bad ``k``."""
+    question embedded once. InvalidQueryError for an empty or too long question or a ``k`` outside 1 to
+    ``MAX_ASK_K``; BudgetExceededError when the request's time budget (if any) runs out."""
+    check_ask_k(k)
+    check_budget("before the search")
     retrieval = index.retrieve(question, mode="hybrid", k=k, filters=filters, home_region=home_region)
+    check_budget("after the search")
     return retrieval, answerer.answer(retrieval.query, retrieval.hits)
+
+
+def check_ask_k(k: int) -> None:
+    """InvalidQueryError unless ``k`` is an integer from 1 to ``MAX_ASK_K``."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_ASK_K:
+        raise InvalidQueryError(f"k must be an integer from 1 to {MAX_ASK_K} for a question, got {k!r}")
 
 
 def clause_label(clause: Clause) -> str:

@@ -12,12 +12,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from policyqa.indexer.embedder import Embedder
+from policyqa.service.admission import Admission
 from policyqa.service.errors import install_error_handlers
 from policyqa.service.limits import BodySizeLimit
+from policyqa.service.metrics import ServiceMetrics
+from policyqa.service.middleware import REQUEST_ID_HEADER, AllowOptions, RequestContext
 from policyqa.service.routes import ask, clauses, documents, health, page, search
 from policyqa.service.routes.page import STATIC_DIR
 from policyqa.service.settings import ServiceSettings, load_settings
 from policyqa.service.state import ServiceState
+from policyqa.service.upload import remove_stale_upload_folders
 
 DESCRIPTION = """政策文件条款级检索与问答。
 
@@ -37,6 +41,7 @@ def create_app(settings: ServiceSettings | None = None, *, embedder: Embedder | 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale_upload_folders()
         threading.Thread(target=state.load, name="policyqa-index-loader", daemon=True).start()
         yield
 
@@ -47,14 +52,23 @@ def create_app(settings: ServiceSettings | None = None, *, embedder: Embedder | 
     for module in (search, ask, clauses, documents, health, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Middleware, innermost first (each add_middleware wraps the ones before): admission control sees only
+    # bodies within the size limit; metrics count every answer, 413s and 503s included; every response
+    # carries the request id.
+    metrics = app.state.metrics = ServiceMetrics(state)
+    app.add_middleware(Admission, limits=settings.admission_limits, on_reject=metrics.rejected_by)
     app.add_middleware(
         BodySizeLimit, max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    metrics.instrument(app)
+    app.add_middleware(AllowOptions, router=app.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Content-Type", "X-API-Key"],
+            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         )
+    app.add_middleware(RequestContext)
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from policyqa.errors import PolicyQAError
 from policyqa.indexer.cli import add_filter_arguments, filters_from_args
-from policyqa.service.answers import DEFAULT_ASK_K
+from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K
 from policyqa.service.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,10 @@ def _add_ask_parser(subparsers: argparse._SubParsersAction) -> None:
         "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index, the demo)"
     )
     parser.add_argument(
-        "-k", type=int, default=DEFAULT_ASK_K, help=f"top clauses to quote from (default: {DEFAULT_ASK_K})"
+        "-k",
+        type=int,
+        default=DEFAULT_ASK_K,
+        help=f"top clauses to quote from (default: {DEFAULT_ASK_K}, at most {MAX_ASK_K})",
     )
     add_filter_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON of POST /ask instead of text")
@@ -73,11 +76,12 @@ def run_ask(args: argparse.Namespace) -> int:
     """Answer the question from the index and print the answer with its citations."""
     from policyqa.indexer.demo import ensure_demo_index
     from policyqa.indexer.index import PolicyIndex, validate_query
-    from policyqa.service.answers import answerer_from_settings, ask
+    from policyqa.service.answers import answerer_from_settings, ask, check_ask_k
     from policyqa.service.schemas import AskResponse
 
     settings = load_settings(index_dir=args.index_dir)
     validate_query(args.question, "hybrid", args.k, settings.max_query_chars)  # before the slow load
+    check_ask_k(args.k)
     index = PolicyIndex.load(ensure_demo_index(settings), settings)
     retrieval, answer = ask(
         index,
@@ -122,7 +126,10 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"policyqa: serving {index_dir} on http://{settings.host}:{settings.port}", flush=True)
         log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
         app = create_app(settings, embedder=embedder)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level)
+        # access lines come from the app (policyqa.access, with the request id), not from uvicorn
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level=log_level, access_log=False
+        )
         server = uvicorn.Server(config)
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server: a normal exit
             server.run(sockets=[sock])

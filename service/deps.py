@@ -10,8 +10,10 @@ from fastapi import Depends, Header, Request
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import Answerer
+from policyqa.service.budget import Deadline
 from policyqa.service.errors import BadApiKeyError, WritesDisabledError
 from policyqa.service.live_index import LiveIndex
+from policyqa.service.metrics import ServiceMetrics
 from policyqa.service.settings import ServiceSettings
 from policyqa.service.state import ServiceState
 
@@ -41,6 +43,15 @@ def get_tokenizer(state: Annotated[ServiceState, Depends(get_state)]) -> Tokeniz
     return state.tokenizer
 
 
+def get_deadline(request: Request) -> Deadline | None:
+    """The request's time budget, set by admission control for heavy requests (None otherwise)."""
+    return getattr(request.state, "deadline", None)
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
 def require_api_key(
     settings: Annotated[ServiceSettings, Depends(get_settings)],
     x_api_key: Annotated[str | None, Header(description="the configured POLICYQA_API_KEY")] = None,
@@ -58,4 +69,6 @@ LiveDep = Annotated[LiveIndex, Depends(get_live)]
 IndexDep = Annotated[PolicyIndex, Depends(get_index)]
 TokenizerDep = Annotated[Tokenizer, Depends(get_tokenizer)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+DeadlineDep = Annotated[Deadline | None, Depends(get_deadline)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 WriteAccess = Depends(require_api_key)

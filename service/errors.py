@@ -1,28 +1,35 @@
 """HTTP errors: the service's own error types and the ONE place that maps every error to a status code.
 
-Every error response is ``{"detail": "<message>"}``; unexpected exceptions are logged and become a
-plain 500 ``{"detail": "internal error"}`` (no traceback leaves the server).
+Every error response is ``{"detail": "<message>"}`` with no filesystem path in it (the index folder, the
+home folder and the temporary folder are shown as ``<index_dir>``, ``<home>``, ``<tmp>``); unexpected
+exceptions are logged and become a plain 500 ``{"detail": "internal error"}`` (no traceback leaves the
+server). An overload (too many heavy requests, or one over its time budget) is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from policyqa.corpus.errors import DocumentError
+from policyqa.corpus.errors import DocumentError, DocumentTooLargeError
 from policyqa.errors import PolicyQAError
 from policyqa.indexer.errors import (
     EmbeddingCacheError,
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
+    IndexWriteError,
     InvalidQueryError,
     ModelLoadError,
     NothingToIndexError,
+    StorageFullError,
     UnknownIdError,
 )
 
@@ -55,9 +62,29 @@ class PayloadTooLargeError(PolicyQAError):
     """A request body or upload over the configured limit."""
 
 
+class InvalidFileNameError(PolicyQAError):
+    """An upload whose file name cannot be used (a NUL character, not well-formed Unicode)."""
+
+
+class OverloadedError(PolicyQAError):
+    """The server cannot take this request now; the client may retry after ``retry_after`` seconds."""
+
+    retry_after = 1
+
+
+class SaturatedError(OverloadedError):
+    """Every slot for heavy requests is busy and the queue is full."""
+
+
+class BudgetExceededError(OverloadedError):
+    """A request ran (or waited) longer than its time budget and was abandoned."""
+
+
 STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     InvalidQueryError: 422,
+    InvalidFileNameError: 422,
     DocumentError: 422,
+    DocumentTooLargeError: 413,
     NothingToIndexError: 422,
     UnknownIdError: 404,
     BadApiKeyError: 401,
@@ -70,6 +97,9 @@ STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     IndexCorruptError: 503,
     ModelLoadError: 503,
     EmbeddingCacheError: 503,
+    IndexWriteError: 503,
+    StorageFullError: 507,
+    OverloadedError: 503,
 }
 
 
@@ -89,8 +119,37 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
+def retry_after_headers(error: PolicyQAError) -> dict[str, str] | None:
+    """``Retry-After`` for an overload, nothing for other errors."""
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, OverloadedError) else None
+
+
+def without_paths(message: str, folders: Iterable[Path]) -> str:
+    """``message`` with each of ``folders`` (and the temporary folder) replaced by a placeholder: the
+    server's filesystem layout is no business of its clients."""
+    placeholders = {str(Path(tempfile.gettempdir())): "<tmp>"}
+    for name, folder in zip(("<index_dir>", "<home>"), folders, strict=False):
+        for form in (str(folder), str(Path(folder).resolve())):
+            placeholders[form] = name
+    for path in sorted(placeholders, key=len, reverse=True):
+        if path not in ("", "/", "."):
+            message = message.replace(path, placeholders[path])
+    return message
+
+
+def public_message(request: Request, error: Exception) -> str:
+    """The message of ``error`` as a response may show it (no filesystem paths)."""
+    state = getattr(request.app.state, "service", None)
+    folders = (state.settings.resolved_index_dir, state.settings.home) if state is not None else ()
+    return without_paths(str(error), folders)
+
+
 async def _domain_error(request: Request, error: PolicyQAError) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=status_of(error))
+    return JSONResponse(
+        {"detail": public_message(request, error)},
+        status_code=status_of(error),
+        headers=retry_after_headers(error),
+    )
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -116,6 +175,11 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     logger.error(
-        "unexpected error", extra={"path": request.url.path, "error": f"{type(error).__name__}: {error}"}
+        "unexpected error",
+        extra={
+            "path": request.url.path,
+            "request_id": getattr(request.state, "request_id", None),
+            "error": f"{type(error).__name__}: {error}",
+        },
     )
     return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -28,6 +28,7 @@ from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.records import Hit, Query
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
+from policyqa.service.budget import check_budget
 from policyqa.text import compatibility_form, normalize
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ MAX_QUOTES = 3  # an answer quotes at most this many sentences
 RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of the best one
 SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
 CONFIDENCE_SCALE = 0.02  # similarity difference from the threshold that moves confidence 0.5 -> 0.73
+SENTENCE_BATCH = 32  # sentences embedded between two checks of the request's time budget
 
 _LABEL_SEPARATORS = " \t\u3000.．、：:，,"
 
@@ -269,11 +271,13 @@ class SentenceVectors:
             for text in found:
                 self._cache.move_to_end(text)
         misses = list(dict.fromkeys(text for text in texts if text not in found))
-        if misses:
-            found.update(zip(misses, self.embedder.embed_queries(misses), strict=True))
-            with self._lock:
-                for text in misses:
-                    self._cache[text] = found[text]
+        for start in range(0, len(misses), SENTENCE_BATCH):
+            check_budget("embedding the sentences of the clauses found")
+            batch = misses[start : start + SENTENCE_BATCH]
+            embedded = dict(zip(batch, self.embedder.embed_queries(batch), strict=True))
+            found.update(embedded)
+            with self._lock:  # kept batch by batch: a request that runs out of time leaves its work cached
+                self._cache.update(embedded)
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
         return np.stack([found[text] for text in texts])

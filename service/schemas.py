@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from datetime import date
 from typing import Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.records import MAX_K, SearchFilters, SearchMode
-from policyqa.service.answers import DEFAULT_ASK_K, Answer
+from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer
+from policyqa.text import is_well_formed
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
 MAX_HOME_REGION_CHARS = 50
@@ -19,6 +30,27 @@ HOME_REGION_DESCRIPTION = (
     "where the asker is (江苏, 苏州市): hybrid ranking keeps that place's documents whole, as it does for "
     "places the question names; replaces the service's POLICYQA_HOME_REGION for this request"
 )
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _well_formed(text: str) -> str:
+    """Text as it may enter the service: well-formed Unicode (no lone surrogate), no NUL character."""
+    if "\x00" in text or not is_well_formed(text):
+        raise PydanticCustomError("text", "Input should be well-formed Unicode text without NUL characters")
+    return text
+
+
+def _iso_date(value: object) -> object:
+    """Dates only as ``yyyy-mm-dd`` (pydantic alone would also read ``0`` as 1970-01-01)."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("date", "Input should be a valid date in the form yyyy-mm-dd")
+
+
+Text = Annotated[str, AfterValidator(_well_formed)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+HomeRegion = Annotated[str, StringConstraints(max_length=MAX_HOME_REGION_CHARS), AfterValidator(_well_formed)]
 
 DOCUMENT_EXAMPLE = {
     "id": "000_a0c1336e9725a78b",
@@ -77,7 +109,7 @@ def _filter_fields() -> dict[str, Any]:
     """Pydantic field definitions of the ``SearchFilters`` fields (dates typed as dates)."""
     return {
         entry.name: (
-            date | None if entry.metadata["is_date"] else str | None,
+            IsoDate | None if entry.metadata["is_date"] else Text | None,
             Field(default=None, description=entry.metadata["help"], examples=[entry.metadata["example"]]),
         )
         for entry in fields(SearchFilters)
@@ -111,15 +143,14 @@ SearchParameters = create_model(
     "SearchParameters",
     __base__=_FiltersBase,
     __doc__="GET /search: the query, its size and mode, the filters and the asker's place.",
-    q=(str, Field(description="查询词或问题", examples=["创新型孵化器"])),
+    q=(Text, Field(min_length=1, description="查询词或问题", examples=["创新型孵化器"])),
     k=(int, Field(default=10, ge=1, le=MAX_K, description="number of clauses to return")),
     mode=(SearchMode, Field(default="hybrid", description="bm25, dense or hybrid")),
     **_filter_fields(),
     home_region=(
-        str | None,
+        HomeRegion | None,
         Field(
             default=None,
-            max_length=MAX_HOME_REGION_CHARS,
             description=HOME_REGION_DESCRIPTION,
             examples=["江苏"],
         ),
@@ -135,13 +166,17 @@ class AskRequest(BaseModel):
         json_schema_extra={"examples": [{"question": "高新区对新认定的孵化器有什么支持？", "k": 3}]},
     )
 
-    question: str
+    question: Text = Field(min_length=1, description="问题", examples=["高新区对新认定的孵化器有什么支持？"])
     k: int = Field(
-        default=DEFAULT_ASK_K, ge=1, le=MAX_K, description="top clauses whose sentences may be quoted"
+        default=DEFAULT_ASK_K,
+        ge=1,
+        le=MAX_ASK_K,
+        description=f"top clauses whose sentences may be quoted (at most {MAX_ASK_K}: an answer quotes a few "
+        "sentences, and every sentence read costs an embedding)",
     )
     filters: Filters | None = None
-    home_region: str | None = Field(
-        default=None, max_length=MAX_HOME_REGION_CHARS, description=HOME_REGION_DESCRIPTION, examples=["江苏"]
+    home_region: HomeRegion | None = Field(
+        default=None, description=HOME_REGION_DESCRIPTION, examples=["江苏"]
     )
 
 
@@ -260,6 +295,23 @@ class ErrorBody(BaseModel):
     detail: str = Field(examples=["k: Input should be less than or equal to 100"])
 
 
+ERROR_DESCRIPTIONS = {
+    400: "Bad request (a malformed body)",
+    401: "Missing or wrong X-API-Key",
+    403: "Writes disabled (no POLICYQA_API_KEY)",
+    404: "Unknown id",
+    413: "Body, upload or document over a limit",
+    415: "Unsupported file type",
+    422: "Invalid input, or a file that cannot be parsed",
+    503: "Not ready, or overloaded (with Retry-After)",
+    507: "The disk under the index folder is full",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict]:
-    """OpenAPI entries for the error statuses a route can return."""
-    return {status: {"model": ErrorBody} for status in statuses}
+    """OpenAPI entries for the error statuses a route can return (400 and 503 for every route: a malformed
+    request, and an overloaded or not yet ready server)."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
+        for status in sorted({400, 503, *statuses})
+    }

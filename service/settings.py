@@ -9,6 +9,7 @@ from pydantic_settings import NoDecode
 
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.settings import load_settings as load_index_settings
+from policyqa.service.admission import AdmissionLimits
 from policyqa.service.answers import ANSWERERS
 
 # Minimum best-sentence similarity for /ask to answer. Calibrated with experiments/calibrate_no_answer.py on
@@ -34,10 +35,36 @@ class ServiceSettings(IndexSettings):
         le=64,
         description="torch threads per inference; the server gets its parallelism from concurrent requests",
     )
+    # Two cores: four requests computing at once keep both busy (one torch thread each) while each waits
+    # on Python work; the rest queue on the event loop, where they hold no worker thread.
+    max_concurrent_requests: int = Field(
+        default=4, ge=1, le=64, description="searches and questions computed at once"
+    )
+    max_queued_requests: int = Field(
+        default=32, ge=0, description="searches and questions waiting for a slot; more are answered 503"
+    )
+    request_budget_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="time a search or question may take from arrival, queueing included; then 503",
+    )
+    max_pending_writes: int = Field(
+        default=4, ge=1, description="uploads and deletes in flight (one writes at a time); more are 503"
+    )
     answerer: str = Field(default="extractive", description="how /ask answers from the hits it finds")
     answer_threshold: float = Field(
         default=DEFAULT_ANSWER_THRESHOLD, ge=0, le=1, description="minimum best-sentence similarity to answer"
     )
+
+    @property
+    def admission_limits(self) -> AdmissionLimits:
+        """What admission control enforces."""
+        return AdmissionLimits(
+            max_running=self.max_concurrent_requests,
+            max_queued=self.max_queued_requests,
+            budget_seconds=self.request_budget_seconds,
+            max_pending_writes=self.max_pending_writes,
+        )
 
     @field_validator("answerer")
     @classmethod

@@ -39,6 +39,11 @@ class ServiceState:
         return self._live
 
     @property
+    def loaded(self) -> PolicyIndex | None:
+        """The index in force, or None while it is not loaded."""
+        return self._live.current if self._live is not None else None
+
+    @property
     def answerer(self) -> Answerer:
         """The question answerer (it shares the index's model)."""
         if self._answerer is None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from policyqa.service.deps import IndexDep, LiveDep, SettingsDep, WriteAccess
+from policyqa.errors import PolicyQAError
+from policyqa.service.deps import IndexDep, LiveDep, MetricsDep, SettingsDep, WriteAccess
 from policyqa.service.schemas import (
     DeleteResponse,
     DocumentDetail,
@@ -48,16 +49,23 @@ def get_document(document_id: str, index: IndexDep) -> DocumentDetail:
     response_model=UploadResponse,
     status_code=201,
     dependencies=[WriteAccess],
-    responses=error_responses(401, 403, 413, 415, 422, 503),
+    responses=error_responses(401, 403, 413, 415, 422, 503, 507),
 )
 def upload_document(
     file: Annotated[UploadFile, File(description="政策文件: .txt .md .html .docx .pdf")],
     live: LiveDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> UploadResponse:
-    """Parse one file and add it to the live index (a document with the same id is replaced)."""
-    parsed = parse_upload(file, settings.max_upload_bytes)
-    index = live.add(parsed)
+    """Parse one file and add it to the live index (a document with the same id is replaced). The parse runs
+    in a child process within the parse limits, before the index's writer lock is taken."""
+    try:
+        parsed = parse_upload(file, settings.max_upload_bytes, settings.parse_limits)
+        index = live.add(parsed)
+    except PolicyQAError as error:
+        metrics.upload_failed(error)
+        raise
+    metrics.uploads.labels(outcome="added").inc()
     return UploadResponse(
         document=DocumentMeta.of(parsed.document),
         clause_count=len(parsed.clauses),
@@ -70,7 +78,7 @@ def upload_document(
     "/{document_id}",
     response_model=DeleteResponse,
     dependencies=[WriteAccess],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 503, 507),
 )
 def delete_document(document_id: str, live: LiveDep) -> DeleteResponse:
     """Remove a document and its clauses from the live index."""

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from policyqa.service.deps import IndexDep, TokenizerDep
+from policyqa.service.budget import within
+from policyqa.service.deps import DeadlineDep, IndexDep, TokenizerDep
 from policyqa.service.highlight import highlight_spans
 from policyqa.service.schemas import (
     DocumentMeta,
@@ -23,14 +24,21 @@ router = APIRouter(tags=["search"])
 
 @router.get("/search", response_model=SearchResponse, responses=error_responses(404, 422, 503))
 def search(
-    index: IndexDep, tokenizer: TokenizerDep, params: Annotated[SearchParameters, Query()]
+    index: IndexDep,
+    tokenizer: TokenizerDep,
+    deadline: DeadlineDep,
+    params: Annotated[SearchParameters, Query()],
 ) -> SearchResponse:
-    """Search clauses by keywords or meaning (``mode``), optionally filtered by document metadata."""
+    """Search clauses by keywords or meaning (``mode``), optionally filtered by document metadata. 503 with
+    ``Retry-After`` when the server is saturated or the search runs out of its time budget."""
     filters = params.to_search_filters()
     started = time.perf_counter()
-    retrieval = index.retrieve(
-        params.q, mode=params.mode, k=params.k, filters=filters, home_region=params.home_region
-    )
+    if deadline is not None:
+        deadline.check("before the search")
+    with within(deadline):
+        retrieval = index.retrieve(
+            params.q, mode=params.mode, k=params.k, filters=filters, home_region=params.home_region
+        )
     query = retrieval.query.text
     terms = tokenizer.tokenize(query)
     results = [

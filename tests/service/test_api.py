@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -316,8 +317,10 @@ def test_without_a_configured_key_writes_are_disabled(keyless_server: str):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"q": ""}, "the query is empty"),
+        ({"q": ""}, "q: String should have at least 1 character"),
         ({"q": "   "}, "the query is empty"),
+        ({"q": "孵化\x00器"}, "q: Input should be well-formed Unicode text without NUL characters"),
+        ({"q": "人才", "date_from": "0"}, "date_from: Input should be a valid date in the form yyyy-mm-dd"),
         ({"q": "政" * 501}, "the limit is 500"),
         ({"q": "人才", "k": 0}, "k: Input should be greater than or equal to 1"),
         ({"q": "人才", "k": 101}, "k: Input should be less than or equal to 100"),
@@ -339,9 +342,24 @@ def test_bad_search_input_is_a_422_with_a_message(server, params, message):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"question": ""}, "the query is empty"),
+        ({"question": ""}, "question: String should have at least 1 character"),
+        ({"question": "  "}, "the query is empty"),
         ({"question": "问" * 501}, "the limit is 500"),
         ({"question": "人才", "k": 0}, "k: Input should be greater than or equal to 1"),
+        ({"question": "人才", "k": 11}, "k: Input should be less than or equal to 10"),
+        ({"question": "人才", "k": 100}, "k: Input should be less than or equal to 10"),
+        ({"question": "\udfff"}, "question: Input should be a valid string, unable to parse raw data"),
+        ({"question": "\ud800孵化器"}, "question: Input should be a valid string, unable to parse raw"),
+        ({"question": "孵化器\x00"}, "question: Input should be well-formed Unicode text without NUL"),
+        (
+            {"question": "人才", "filters": {"date_from": 0}},
+            "filters.date_from: Input should be a valid date",
+        ),
+        (
+            {"question": "人才", "filters": {"region": "江\udfff"}},
+            "filters.region: Input should be well-formed",
+        ),
+        ({"question": "人才", "home_region": "\ud800苏州"}, "home_region: "),
         ({"question": "人才", "top": 3}, "top: Extra inputs are not permitted"),
         (
             {"question": "人才", "filters": {"date_to": "yesterday"}},
@@ -352,8 +370,9 @@ def test_bad_search_input_is_a_422_with_a_message(server, params, message):
     ],
 )
 def test_bad_ask_input_is_a_422_with_a_message(server, body, message):
-    with server.client() as client:
-        response = client.post("/ask", json=body)
+    with server.client() as client:  # JSON escapes, as a client sends a lone surrogate
+        response = client.post("/ask", content=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert client.get("/health").status_code == 200  # the same keep-alive connection still serves
     assert response.status_code == 422
     assert message in response.json()["detail"]
 
