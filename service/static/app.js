@@ -92,7 +92,11 @@ function showView(name) {
 
 // ---- search and answer ----------------------------------------------------------------------
 
-async function runSearch(params) {
+// Each route() is a navigation; a view renders only if no newer navigation began while it was loading
+// (a slow answer must not overwrite the page the user has moved on to).
+let navigation = 0;
+
+async function runSearch(params, ticket = navigation) {
   showView("search");
   fillForm(params);
   const question = params.get("q");
@@ -113,10 +117,12 @@ async function runSearch(params) {
         body: JSON.stringify({ question, filters }),
       }),
     ]);
+    if (ticket !== navigation) return;
     renderAnswer(answer);
     renderResults(results);
     setStatus("");
   } catch (error) {
+    if (ticket !== navigation) return;
     $("answer").hidden = true;
     $("results-section").hidden = true;
     setStatus(`检索失败：${error.message}`);
@@ -165,15 +171,17 @@ function renderResults(results) {
 
 // ---- clause in its document -----------------------------------------------------------------
 
-async function showClause(clauseId, params) {
+async function showClause(clauseId, params, ticket = navigation) {
   showView("clause");
   setStatus("正在加载条款…");
   try {
     const clause = await api(`clauses/${encodeURIComponent(clauseId)}`);
     const documentInfo = await api(`documents/${encodeURIComponent(clause.document.id)}`);
+    if (ticket !== navigation) return;
     renderClause(clause, documentInfo, params);
     setStatus("");
   } catch (error) {
+    if (ticket !== navigation) return;
     setStatus(`无法加载条款：${error.message}`);
   }
 }
@@ -233,6 +241,7 @@ async function loadFilterOptions() {
 let lastSearch = "#/";
 
 function route() {
+  navigation += 1;
   const hash = location.hash || "#/";
   const [path, query = ""] = hash.slice(1).split("?");
   const params = new URLSearchParams(query);
