@@ -35,7 +35,8 @@ class IndexSettings(ParseLimitSettings):
     ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     # min-max beat RRF on the right clause first for STARD-train (R@1 0.264 vs 0.256) and the seed questions
-    # (77 % vs 63 %) on the full lawrefbook index, at the same R@10 0.517 (see README, Results)
+    # (77 % vs 63 %) on the full lawrefbook index, at the same R@10 0.517
+    # (docs/decisions/2026-11-27-fusion-min-max.md)
     fusion: str = Field(default="minmax", description="how hybrid search combines rankings: minmax or rrf")
     bm25_k1: float = Field(
         default=0.9, ge=0, description="BM25 term-frequency saturation (set at build time)"
@@ -47,7 +48,7 @@ class IndexSettings(ParseLimitSettings):
     bm25_weight: float = Field(default=1.0, ge=0)
     dense_weight: float = Field(default=1.0, ge=0)
     # a quarter of the best possible hybrid score: seed questions first 77 % → 79 %, STARD-train unchanged
-    # (see README, Results)
+    # (docs/decisions/2026-11-27-region-step-back.md)
     other_region_penalty: float = Field(
         default=0.25,
         ge=0,
