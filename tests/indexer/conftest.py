@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,13 @@ def demo_index_dir(index_settings: IndexSettings, embedder: Embedder) -> Path:
     from policyqa.indexer.demo import ensure_demo_index
 
     return ensure_demo_index(index_settings, embedder=embedder, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLI dispatcher configures the root logger; give pytest its handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +23,6 @@ from policyqa.indexer.settings import IndexSettings
 REPO = Path(__file__).resolve().parents[2]
 DAMAGEABLE = ["dense/dense.faiss", "vectors.npy", "bm25/weights.npz", "index.sqlite"]
 NOTICE = "某市关于测试的通知\n2024-01-02\n\n一、测试条款。本通知自发布之日起施行。\n"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The dispatcher configures the root logger; give pytest its handlers back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def version_of(index_dir: Path) -> Path:
