@@ -255,3 +255,39 @@ def test_the_page_runs_under_its_content_security_policy(server, browser):
         if "Content Security Policy" in entry["message"]
     ]
     assert violations == []
+
+
+def test_waits_read_a_list_that_re_renders_all_the_time(browser, tmp_path: Path):
+    """The wait every page test uses survives what made test_search_inside_the_document_being_read flaky
+    (a StaleElementReferenceException while results re-rendered): here the list is rebuilt every millisecond
+    for its first 2,000 generations, like a page rendering two overlapping answers, while the condition reads
+    each item's text."""
+    page = tmp_path / "re-render.html"
+    page.write_text(
+        """<!doctype html><html><head><meta charset="utf-8"></head><body><ol id="results"></ol><script>
+let generation = 0;
+const timer = setInterval(() => {
+  if (generation === 2000) return clearInterval(timer);
+  const items = [];
+  for (let i = 0; i < 30; i++) {
+    const item = document.createElement("li");
+    item.className = "breadcrumb";
+    item.textContent = "《苏州市人才公寓管理办法》 " + generation + "-" + i;
+    items.push(item);
+  }
+  document.getElementById("results").replaceChildren(...items);
+  generation++;
+}, 1);
+</script></body></html>""",
+        encoding="utf-8",
+    )
+    browser.get(page.as_uri())
+    complete_reads = []
+
+    def read_every_crumb(driver) -> bool:
+        crumbs = texts(driver, "#results .breadcrumb")
+        if len(crumbs) == 30 and all(crumb.startswith("《苏州市人才公寓管理办法》") for crumb in crumbs):
+            complete_reads.append(crumbs)
+        return len(complete_reads) >= 5
+
+    assert waiting(browser).until(read_every_crumb)
