@@ -89,6 +89,11 @@ class Catalogue:
         """The rows (positions in ``passage_ids``) of stored passage ids."""
         return np.searchsorted(self.passage_ids, passage_ids)
 
+    def passages_of(self, clause_ids: Sequence[str]) -> np.ndarray:
+        """The passage ids of these clauses, ascending; UnknownIdError for an unknown clause."""
+        rows = [self._clause_row[self.clause(clause_id).id] for clause_id in clause_ids]
+        return self.passage_ids[np.isin(self._passage_clause, rows)]
+
     def fold(self, passage_rows: np.ndarray, scores: np.ndarray) -> Ranking:
         """Passages (best first) → clauses (best passage per clause), as (clause id, score)."""
         clause_rows = self._passage_clause[passage_rows]

@@ -134,6 +134,7 @@ def hit_json(hit: Hit) -> dict:
     return {
         "clause_id": hit.clause.id,
         "score": hit.score,
+        "relevance": hit.relevance,
         "document": listed_metadata(hit.document),
         "path": list(hit.clause.path),
         "number": hit.clause.number,
@@ -152,5 +153,7 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         snippet = _SPACE.sub(" ", hit.clause.text).strip()
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
-        print(f"{rank:>2}. {hit.score:.4f}  {hit.document.cited_title} {' › '.join(hit.clause.path)}")
+        relevance = "" if hit.relevance is None else f"相关度 {hit.relevance:.2f}  "
+        where = f"{hit.document.cited_title} {' › '.join(hit.clause.path)}"
+        print(f"{rank:>2}. {hit.score:.4f}  {relevance}{where}")
         print(f"    {snippet}")

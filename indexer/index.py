@@ -33,6 +33,7 @@ from policyqa.indexer.records import (
     SearchFilters,
     SearchRequest,
 )
+from policyqa.indexer.relevance import RelevanceScorer, load_relevance_model
 from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
@@ -89,6 +90,7 @@ class PolicyIndex:
             catalogue,
             [BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
         )
+        self.relevance = RelevanceScorer(load_relevance_model(embedder.model_id), vector_store, catalogue)
 
     @classmethod
     def load(
@@ -199,7 +201,8 @@ class PolicyIndex:
         filters: SearchFilters | None = None,
         home_region: str | None = None,
     ) -> Retrieval:
-        """What :meth:`search` finds, with the query it embedded (an answerer reuses its vector)."""
+        """What :meth:`search` finds, each hit with its relevance, and the query it embedded (an answerer
+        reuses its vector)."""
         text = validate_query(query, mode, k, self.settings.max_query_chars)
         request = SearchRequest(
             self.query(text),
@@ -210,7 +213,8 @@ class PolicyIndex:
         )
         rankings = self.pipeline.rankings(request)
         final = self.pipeline.combine(request, rankings)
-        return Retrieval(request.query, self.to_hits(final[:k], rankings))
+        hits = self.relevance.score(request.query, self.to_hits(final[:k], rankings))
+        return Retrieval(request.query, hits)
 
     def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking]) -> list[Hit]:
         """``ranking`` as hits, each with its rank and score in every retriever's ranking that has it."""

@@ -73,13 +73,16 @@ class SearchRequest:
 
 @dataclass(frozen=True)
 class Hit:
-    """One clause found for a query, with how each retriever ranked and scored it (1-based ranks)."""
+    """One clause found for a query, with how each retriever ranked and scored it (1-based ranks) and its
+    relevance: the probability that it answers the query (``policyqa.indexer.relevance``; None when the
+    index's model has no fitted relevance model). ``score`` only orders the hits of one search."""
 
     clause: Clause
     document: Document
     score: float
     ranks: dict[str, int] = field(default_factory=dict)  # e.g. {"bm25": 3, "dense": 1}
     scores: dict[str, float] = field(default_factory=dict)
+    relevance: float | None = None
 
 
 @dataclass(frozen=True)

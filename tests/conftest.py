@@ -12,6 +12,7 @@ import pytest
 
 from policyqa.indexer import build_index
 from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.relevance import RelevanceModel
 from policyqa.indexer.settings import IndexSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +40,13 @@ def index_settings(policyqa_home: Path) -> IndexSettings:
 def embedder(index_settings: IndexSettings) -> Embedder:
     """The default multilingual-e5-small embedder; the first use materialises it (10-40 s)."""
     return Embedder.from_settings(index_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def relevance_model(embedder: Embedder) -> RelevanceModel:
+    """A relevance model for the session's embedder with a fitted model's shape (cosine counts most,
+    coverage next), for tests that ask questions whatever model files are shipped."""
+    return RelevanceModel(embedder.model_id, (20.0, 3.0), -19.0, 0.3, {})
 
 
 @pytest.fixture(scope="session")
