@@ -1,4 +1,5 @@
-"""``policyqa bench``: indexing throughput and peak memory, index size, cold load, query latency, HTTP load.
+"""``policyqa bench``: indexing throughput and peak memory, index size, cold load, query latency, the latency
+a configured re-ranker adds, HTTP load.
 
 Building and cold loading run in fresh (spawned) processes, so their peak RSS and timings are not
 flattered or inflated by what this process already holds.
@@ -25,10 +26,14 @@ from policyqa.eval.files import directory_size
 from policyqa.eval.metrics import percentile
 from policyqa.eval.queries import load_queries
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
+from policyqa.indexer.cross_encoder import CrossEncoderReranker
+from policyqa.indexer.index import MIN_CANDIDATES
+from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
 from policyqa.indexer.store import current_version
 
 MIB = 1024 * 1024
+RERANK_DEPTHS = (10, 20, 50)  # how many fused candidates the re-ranker's added latency is measured at
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,39 @@ def query_latencies(
     return latencies
 
 
+def rerank_latencies(
+    index: PolicyIndex, questions: list[str], depths: tuple[int, ...] = RERANK_DEPTHS
+) -> dict[str, dict]:
+    """The latency the cross-encoder adds to a hybrid search, p50/p95 in ms per question, re-ranking each
+    question's fused top N for every N of ``depths`` (the stage alone: the fused rankings are computed first).
+
+    One untimed pass at the smallest depth runs first, like ``query_latencies``' warm-up."""
+    reranker = index.pipeline.reranker
+    if not isinstance(reranker, CrossEncoderReranker):
+        raise EvalError("no cross-encoder re-ranker is configured (POLICYQA_RERANK=on)")
+    fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"})).pipeline
+    cases = []
+    for question in questions:
+        request = SearchRequest(index.query(question), "hybrid", MIN_CANDIDATES)
+        cases.append((request, fused.combine(request, fused.rankings(request))))
+    warm_up = reranker.with_top_n(min(depths))
+    for request, ranking in tqdm(cases, desc="warm-up re-rank", unit="q"):
+        warm_up.rerank(request, ranking)
+    latencies = {}
+    for depth in depths:
+        stage = reranker.with_top_n(depth)
+        timings = []
+        for request, ranking in tqdm(cases, desc=f"re-rank top {depth}", unit="q"):
+            started = time.perf_counter()
+            stage.rerank(request, ranking)
+            timings.append((time.perf_counter() - started) * 1000)
+        latencies[str(depth)] = {
+            "queries": len(timings),
+            **{f"latency_ms_p{q}": percentile(timings, q) for q in (50, 95)},
+        }
+    return {"model": reranker.encoder.model_id, "configured_top_n": reranker.top_n, "added": latencies}
+
+
 def run_bench(config: BenchConfig) -> dict:
     """Measure everything ``config`` asks for; returns a JSON-ready dict."""
     if config.paths and config.index_dir is None:
@@ -163,6 +201,8 @@ def run_bench(config: BenchConfig) -> dict:
     index = PolicyIndex.load(index_dir, settings)
     result["index"].update(documents=index.manifest["documents"], clauses=index.manifest["clauses"])
     result["query"] = query_latencies(index, questions, config.modes)
+    if settings.rerank != "off":
+        result["rerank"] = rerank_latencies(index, questions)
     del index
     if config.http:
         result["http"] = _http_bench(index_dir, questions, config)
@@ -221,6 +261,8 @@ def bench_table(result: dict) -> str:
             f"| {mode} | {row['queries']} | {row['latency_ms_p50']:.1f} | {row['latency_ms_p95']:.1f} "
             f"| {row['latency_ms_p99']:.1f} |"
         )
+    if "rerank" in result:
+        lines += rerank_lines(result["rerank"])
     if "http" in result:
         lines += [
             "",
@@ -234,3 +276,19 @@ def bench_table(result: dict) -> str:
                 f"| {row['latency_ms_p95']:.0f} | {row['latency_ms_p99']:.0f} |"
             )
     return "\n".join(lines)
+
+
+def rerank_lines(rerank: dict) -> list[str]:
+    """The re-ranker's added latency (``rerank_latencies``) as Markdown lines."""
+    lines = [
+        "",
+        f"Re-ranker {rerank['model']} (hybrid above re-ranks the top {rerank['configured_top_n']}):",
+        "",
+        "| re-rank top N | queries | added p50 ms | added p95 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for depth, row in rerank["added"].items():
+        lines.append(
+            f"| {depth} | {row['queries']} | {row['latency_ms_p50']:.1f} | {row['latency_ms_p95']:.1f} |"
+        )
+    return lines

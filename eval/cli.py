@@ -1,5 +1,6 @@
-"""``policyqa eval`` (retrieval quality on a query file), ``policyqa bench`` (speed and memory) and
-``policyqa train embedder`` (a LoRA adapter for the embedding model, learnt from labelled questions)."""
+"""``policyqa eval`` (retrieval quality on a query file), ``policyqa bench`` (speed and memory),
+``policyqa train embedder`` (a LoRA adapter for the embedding model) and ``policyqa train reranker`` (the
+cross-encoder re-ranker), both learnt from labelled questions."""
 
 from __future__ import annotations
 
@@ -119,6 +120,50 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     embedder.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     embedder.set_defaults(func=run_train_embedder)
+    _add_train_reranker_parser(kinds)
+
+
+def _add_train_reranker_parser(kinds: argparse._SubParsersAction) -> None:
+    reranker = kinds.add_parser(
+        "reranker",
+        help="train the cross-encoder re-ranker",
+        description="Train the cross-encoder re-ranker (the configured embedding model, POLICYQA_MODEL "
+        "with POLICYQA_ADAPTER, with a fresh LoRA adapter and a one-logit head) on the train part of the "
+        "split (labelled clauses against hard negatives mined from the index, which must be built with that "
+        "model), keep the checkpoint with the best validation MRR@10 when re-ranking each validation "
+        "question's fused top --depth, and write it to --out. Use it with POLICYQA_RERANK=on "
+        "POLICYQA_RERANK_MODEL=OUT.",
+    )
+    reranker.add_argument("--queries", type=Path, required=True, help="labelled JSONL question file")
+    reranker.add_argument(
+        "--index-dir", type=Path, required=True, help="index built with the configured model"
+    )
+    reranker.add_argument(
+        "--out", type=Path, required=True, help="re-ranker folder to write (new or --resume)"
+    )
+    reranker.add_argument(
+        "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
+    )
+    reranker.add_argument("--epochs", type=_positive_int, default=1, help="passes over the examples (1)")
+    reranker.add_argument("--batch-size", type=_positive_int, default=32, help="pairs per step (32)")
+    reranker.add_argument("--learning-rate", type=_positive_float, default=2e-4, help="peak rate (2e-4)")
+    reranker.add_argument(
+        "--negatives", type=_positive_int, default=3, help="hard negatives per question (3)"
+    )
+    reranker.add_argument("--max-steps", type=_positive_int, help="stop after N steps (overrides --epochs)")
+    reranker.add_argument(
+        "--seed", type=int, default=20261201, help="seed of LoRA, head, data order and mining"
+    )
+    reranker.add_argument("--lora-rank", type=_positive_int, default=16, help="LoRA rank (16)")
+    reranker.add_argument(
+        "--max-tokens", type=_positive_int, default=128, help="question + clause cut to N tokens (128)"
+    )
+    reranker.add_argument(
+        "--depth", type=_positive_int, default=20, help="validation: re-rank each question's fused top N (20)"
+    )
+    reranker.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    reranker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    reranker.set_defaults(func=run_train_reranker)
 
 
 def _positive_int(text: str) -> int:
@@ -222,4 +267,30 @@ def run_train_embedder(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     train_embedder(config, load_settings())
+    return 0
+
+
+def run_train_reranker(args: argparse.Namespace) -> int:
+    """Train the re-ranker and print where it went."""
+    from policyqa.eval.train_reranker import RerankerConfig, train_reranker
+    from policyqa.indexer.settings import load_settings
+
+    config = RerankerConfig(
+        queries=args.queries,
+        index_dir=args.index_dir,
+        out=args.out,
+        split_file=args.split_file,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        negatives=args.negatives,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        lora_rank=args.lora_rank,
+        max_tokens=args.max_tokens,
+        depth=args.depth,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    train_reranker(config, load_settings())
     return 0

@@ -2,7 +2,7 @@
 
 Re-rankers register in ``RERANKERS`` under the name the ``POLICYQA_RERANK`` setting gives; each is a
 class built with ``(settings, catalogue)`` (a cross-encoder reads the clause texts from the catalogue).
-``off`` keeps the fused order.
+``off`` keeps the fused order; ``on`` is the cross-encoder (``policyqa.indexer.cross_encoder``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from policyqa.indexer.catalogue import Catalogue
     from policyqa.indexer.settings import IndexSettings
 
-RERANKERS = Registry("re-ranker", {"off": "policyqa.indexer.rerank:KeepOrder"})
+RERANKERS = Registry(
+    "re-ranker",
+    {"off": "policyqa.indexer.rerank:KeepOrder", "on": "policyqa.indexer.cross_encoder:CrossEncoderReranker"},
+)
 
 
 class Reranker(Protocol):

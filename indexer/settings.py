@@ -59,7 +59,15 @@ class IndexSettings(ParseLimitSettings):
         default=None,
         description="hybrid: a region whose documents never step back (e.g. 江苏 on a 江苏 portal)",
     )
-    rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates")
+    rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates: off or on")
+    rerank_top_n: int = Field(
+        default=20, ge=1, le=100, description="how many of the top hybrid candidates the re-ranker re-scores"
+    )
+    rerank_model: str = Field(
+        default="default",
+        description="re-ranker for POLICYQA_RERANK=on: 'default' (the shipped one) or a folder written by "
+        "`policyqa train reranker`",
+    )
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
 
@@ -67,6 +75,11 @@ class IndexSettings(ParseLimitSettings):
     @classmethod
     def _blank_adapter_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("rerank_model", mode="before")
+    @classmethod
+    def _blank_rerank_model_is_default(cls, value: object) -> object:
+        return (value.strip() or "default") if isinstance(value, str) else value
 
     @field_validator("vector_store")
     @classmethod

@@ -95,7 +95,7 @@ def test_one_embedding_per_question(seed: PolicyIndex, embedder: Embedder) -> No
     ("variable", "value", "message"),
     [
         ("POLICYQA_FUSION", "borda", "unknown fusion strategy 'borda'; choose one of minmax, rrf"),
-        ("POLICYQA_RERANK", "colbert", "unknown re-ranker 'colbert'; choose one of off"),
+        ("POLICYQA_RERANK", "colbert", "unknown re-ranker 'colbert'; choose one of off, on"),
         ("POLICYQA_VECTOR_STORE", "annoy", "unknown vector store 'annoy'; choose one of faiss"),
     ],
 )
