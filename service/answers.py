@@ -1,7 +1,8 @@
 """Answers to questions: the backend-neutral records, the answerer seam and the one way to ask.
 
 An answerer receives the question (with its query vector, already computed by the search) and the hits
-of that search, and returns an ``Answer`` whose every quote is a span of a cited clause. Answerers register
+of that search relevant enough to answer from (``ask`` refuses when there are none), and returns an
+``Answer`` whose every quote is a span of a cited clause. Answerers register
 in ``ANSWERERS`` under the name the ``POLICYQA_ANSWERER`` setting gives; each is a class with
 ``from_settings(settings, embedder)``. ``ask`` is what POST /ask, ``policyqa ask`` and the experiments run.
 """
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
-from policyqa.indexer.errors import InvalidQueryError
+from policyqa.indexer.errors import IndexMismatchError, InvalidQueryError
 from policyqa.indexer.records import Hit, Query, Retrieval, SearchFilters
 from policyqa.registry import Registry
 from policyqa.service.budget import check_budget
@@ -50,7 +51,8 @@ class Quote:
 
 @dataclass(frozen=True)
 class Answer:
-    """The composed answer; ``quotes[i]`` is citation ``[i + 1]``."""
+    """The composed answer; ``quotes[i]`` is citation ``[i + 1]``; ``confidence`` is the best relevance
+    among the hits it was drawn from (or, for a refusal, among the hits found)."""
 
     text: str
     no_answer: bool
@@ -62,7 +64,7 @@ class Answerer(Protocol):
     """Turns a question and the clauses found for it into a cited answer (or a refusal)."""
 
     def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
-        """The answer to ``query.text`` drawn from ``hits`` (search order)."""
+        """The answer to ``query.text`` drawn from ``hits`` (search order, at least one, each relevant)."""
         ...
 
 
@@ -76,18 +78,39 @@ def ask(
     answerer: Answerer,
     question: str,
     *,
+    min_relevance: float | None = None,
     k: int = DEFAULT_ASK_K,
     filters: SearchFilters | None = None,
     home_region: str | None = None,
 ) -> tuple[Retrieval, Answer]:
-    """Search the top ``k`` clauses (hybrid) and answer from them: the search and the answer, with the
-    question embedded once. InvalidQueryError for an empty or too long question or a ``k`` outside 1 to
-    ``MAX_ASK_K``; BudgetExceededError when the request's time budget (if any) runs out."""
+    """Search the top ``k`` clauses (hybrid) and answer from those whose relevance reaches ``min_relevance``
+    (None: the threshold fitted with the index's relevance model), or refuse when none does: the search and
+    the answer, with the question embedded once. InvalidQueryError for an empty or too long question or a
+    ``k`` outside 1 to ``MAX_ASK_K``; IndexMismatchError when the index's model has no relevance model;
+    BudgetExceededError when the request's time budget (if any) runs out."""
     check_ask_k(k)
+    threshold = answer_threshold(index, min_relevance)
     check_budget("before the search")
     retrieval = index.retrieve(question, mode="hybrid", k=k, filters=filters, home_region=home_region)
     check_budget("after the search")
-    return retrieval, answerer.answer(retrieval.query, retrieval.hits)
+    relevant = [hit for hit in retrieval.hits if (hit.relevance or 0.0) >= threshold]
+    if not relevant:
+        top = max((hit.relevance or 0.0 for hit in retrieval.hits), default=0.0)
+        return retrieval, Answer(NO_ANSWER_TEXT, True, top, ())
+    return retrieval, answerer.answer(retrieval.query, relevant)
+
+
+def answer_threshold(index: PolicyIndex, min_relevance: float | None) -> float:
+    """The least relevance /ask answers from: ``min_relevance``, else the one fitted with the relevance
+    model. IndexMismatchError when the index's embedding model has no relevance model: without one /ask
+    cannot tell the questions the collection answers from the others."""
+    model = index.relevance.model
+    if model is None:
+        raise IndexMismatchError(
+            f"no relevance model is fitted for the embedding model {index.embedder.model_id}, so questions "
+            "cannot be answered (search still works); fit one with `policyqa train relevance`"
+        )
+    return model.threshold if min_relevance is None else min_relevance
 
 
 def check_ask_k(k: int) -> None:

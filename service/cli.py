@@ -87,17 +87,17 @@ def run_ask(args: argparse.Namespace) -> int:
         index,
         answerer_from_settings(settings, index.embedder),
         args.question,
+        min_relevance=settings.answer_min_relevance,
         k=args.k,
         filters=filters_from_args(args),
         home_region=args.home_region,
     )
-    response = AskResponse.of(retrieval.query.text, answer)
+    response = AskResponse.of(retrieval, answer)
     if args.json:
         print(response.model_dump_json(indent=2))
         return 0
     print(response.answer)
-    if not response.no_answer:
-        print(f"（置信度 {response.confidence:.2f}）")
+    print(f"（相关度 {response.confidence:.2f}）")
     for citation in response.citations:
         document = citation.document
         print(f"[{citation.n}] 《{document.title}》{document.subtitle or ''} {' › '.join(citation.path)}")

@@ -1,15 +1,15 @@
-"""The extractive answerer: split clauses into sentences, score them against the question, quote the best.
+"""The extractive answerer: split the relevant clauses into sentences, score them against the question,
+quote the best.
 
-Two decisions, two scores:
-- answer or refuse: the best sentence's semantic similarity to the question must reach the threshold
-  (calibrated by experiments/calibrate_no_answer.py: similarity separates covered from uncovered questions far
-  better than word overlap, which generic words like 政策/申请/条件 inflate);
-- which sentences to quote: similarity plus term overlap (the sentence that contains the asked-about
-  words is usually the one to quote).
+Whether to answer at all is decided before, by ``service.answers.ask`` on the hits' relevance; this answerer
+only chooses what to quote: each sentence's semantic similarity to the question plus its term overlap, the
+question's words weighted by how few of the candidate sentences contain them — the words every sentence
+shares (高新区 in a 高新区 document) say nothing about which sentence answers, a name or a number only one
+contains (苏州, 百分之七十) says where the fact is.
 
-The scoring and composing functions are pure: they take the hits, the question's terms, a text normaliser
-and a sentence similarity function; ``ExtractiveAnswerer`` supplies them from the index's already-loaded
-embedder (sentences embedded with the query prompt, the question's vector taken from its search).
+The scoring and composing functions are pure: they take the hits, the question's terms and a sentence
+similarity function; ``ExtractiveAnswerer`` supplies them from the index's already-loaded embedder (sentences
+embedded with the query prompt, the question's vector taken from its search).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.records import Hit, Query
+from policyqa.indexer.relevance import weighted_coverage
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
 from policyqa.service.budget import check_budget
@@ -39,7 +40,6 @@ CLOSING_MARKS = frozenset("”’」』）)】")
 MAX_QUOTES = 3  # an answer quotes at most this many sentences
 RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of the best one
 SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
-CONFIDENCE_SCALE = 0.02  # similarity difference from the threshold that moves confidence 0.5 -> 0.73
 SENTENCE_BATCH = 32  # sentences embedded between two checks of the request's time budget
 
 _LABEL_SEPARATORS = " \t\u3000.．、：:，,"
@@ -127,15 +127,17 @@ def _has_content(text: str) -> bool:
     return any(char.isalnum() for char in text)
 
 
-def term_overlap(terms: Sequence[str], sentence: str, normalise: Callable[[str], str]) -> float:
-    """Share of the question's term characters that occur in the (normalised) sentence; longer terms
-    weigh more. 0 when the question has no terms."""
-    unique = {term for term in terms if term}
-    total = sum(len(term) for term in unique)
-    if not total:
-        return 0.0
-    normalised = normalise(sentence)
-    return sum(len(term) for term in unique if term in normalised) / total
+def term_weights(terms: Sequence[str], sentences: Sequence[str]) -> dict[str, float]:
+    """Each distinct question term (in search form) weighted by its rarity among the ``n`` sentences,
+    ``ln((n + 1) / (sentences containing it + 1))``: 0 for a term every sentence contains. Not by its length:
+    a long generic compound (特色战略产业) would outweigh the short name that says which sentence answers
+    (苏州)."""
+    searched = [normalize(sentence) for sentence in sentences]
+    weights = {}
+    for term in {normalize(term) for term in terms if term}:
+        containing = sum(term in sentence for sentence in searched)
+        weights[term] = math.log((len(searched) + 1) / (containing + 1))
+    return weights
 
 
 def score_candidates(
@@ -144,7 +146,6 @@ def score_candidates(
     hits: Sequence[tuple[Clause, Document]],
     *,
     similarity: Similarity,
-    normalise: Callable[[str], str],
 ) -> list[Candidate]:
     """Every quotable sentence of the hits (clauses in search order), scored against the question."""
     located = [
@@ -154,7 +155,9 @@ def score_candidates(
     ]
     if not located:
         return []
-    similarities = similarity(question, [sentence.text for *_, sentence in located])
+    texts = [sentence.text for *_, sentence in located]
+    similarities = similarity(question, texts)
+    weights = term_weights(terms, texts)
     return [
         Candidate(
             clause=clause,
@@ -162,32 +165,21 @@ def score_candidates(
             rank=rank,
             sentence=sentence,
             similarity=min(max(float(value), 0.0), 1.0),
-            overlap=term_overlap(terms, sentence.text, normalise),
+            overlap=weighted_coverage(weights, sentence.text),
         )
         for (rank, clause, document, sentence), value in zip(located, similarities, strict=True)
     ]
 
 
-def compose_answer(candidates: Sequence[Candidate], threshold: float) -> Answer:
-    """Quote the best sentences when some sentence's similarity reaches ``threshold``, else refuse.
-
-    Only sentences at or above the threshold are quoted: the best-scoring one and up to
-    ``MAX_QUOTES - 1`` more within ``RELATIVE_MARGIN`` of it, in reading order.
-    """
-    best_similarity = max((candidate.similarity for candidate in candidates), default=0.0)
-    confidence = answer_confidence(best_similarity, threshold)
-    eligible = [candidate for candidate in candidates if candidate.similarity >= threshold]
-    if not eligible:
+def compose_answer(candidates: Sequence[Candidate], confidence: float) -> Answer:
+    """Quote the best-scoring sentence and up to ``MAX_QUOTES - 1`` more within ``RELATIVE_MARGIN`` of it,
+    in reading order; a refusal when there is no sentence to quote."""
+    if not candidates:
         return Answer(NO_ANSWER_TEXT, True, confidence, ())
-    ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
     chosen = [c for c in ranked[:MAX_QUOTES] if c.score >= ranked[0].score - RELATIVE_MARGIN]
     quotes = _merge_adjacent(sorted(chosen, key=lambda c: (c.rank, c.sentence.start)))
     return Answer(_answer_text(quotes), False, confidence, tuple(quotes))
-
-
-def answer_confidence(similarity: float, threshold: float) -> float:
-    """A logistic map of the best similarity: 0.5 at the threshold, towards 1 above it, 0 below."""
-    return round(1 / (1 + math.exp(-(similarity - threshold) / CONFIDENCE_SCALE)), 4)
 
 
 def _merge_adjacent(candidates: Sequence[Candidate]) -> list[Quote]:
@@ -227,21 +219,21 @@ def _answer_text(quotes: Sequence[Quote]) -> str:
 
 
 class ExtractiveAnswerer:
-    """Answers in the documents' own words: the best 1–3 sentences of the hits, each cited, or a refusal
-    when no sentence is similar enough to the question. One sentence-vector cache for the service's life
-    (index swaps keep the same model)."""
+    """Answers in the documents' own words: the best 1–3 sentences of the relevant hits, each cited; its
+    confidence is their best relevance. One sentence-vector cache for the service's life (index swaps keep
+    the same model)."""
 
-    def __init__(self, embedder: Embedder, threshold: float):
+    def __init__(self, embedder: Embedder):
         self.tokenizer = Tokenizer(bigrams=False)  # the question's terms, for term overlap
         self.sentence_vectors = SentenceVectors(embedder)
-        self.threshold = threshold
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, embedder: Embedder) -> ExtractiveAnswerer:
-        return cls(embedder, settings.answer_threshold)
+        return cls(embedder)
 
     def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
-        return compose_answer(self.candidates(query, hits), self.threshold)
+        confidence = max((hit.relevance or 0.0 for hit in hits), default=0.0)
+        return compose_answer(self.candidates(query, hits), confidence)
 
     def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
         """The scored sentences of the hits an answer is drawn from."""
@@ -250,7 +242,6 @@ class ExtractiveAnswerer:
             self.tokenizer.tokenize(query.text),
             [(hit.clause, hit.document) for hit in hits],
             similarity=lambda _question, sentences: self.sentence_vectors.similarity(query.vector, sentences),
-            normalise=normalize,
         )
 
 

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
-from policyqa.indexer.records import MAX_K, SearchFilters, SearchMode
+from policyqa.indexer.records import MAX_K, Retrieval, SearchFilters, SearchMode
 from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer
 from policyqa.text import is_well_formed
 
@@ -91,7 +91,14 @@ class SearchHit(BaseModel):
     """A clause matching the query."""
 
     clause_id: str = Field(examples=["000_a0c1336e9725a78b-c012"])
-    score: float
+    score: float = Field(description="orders the hits of this search only; not comparable across queries")
+    relevance: float | None = Field(
+        ge=0,
+        le=1,
+        examples=[0.83],
+        description="probability that the clause answers the query, comparable across queries and indexes "
+        "(null when no relevance model is fitted for the index's embedding model)",
+    )
     document: DocumentMeta
     path: list[str] = Field(examples=[["四、健全创新创业服务体系", "（十二）发展创新型孵化器"]])
     heading: str = Field(examples=["发展创新型孵化器"])
@@ -185,6 +192,7 @@ class Citation(BaseModel):
 
     n: int = Field(examples=[1])
     clause_id: str
+    relevance: float = Field(ge=0, le=1, description="probability that the cited clause answers the question")
     document: DocumentMeta
     path: list[str]
     quote: str = Field(examples=["鼓励高新区建设专业化众创空间和孵化器。"])
@@ -198,14 +206,17 @@ class AskResponse(BaseModel):
         examples=["根据《关于加快培育发展高新技术产业开发区的意见》四、（十二）发展创新型孵化器：……[1]"]
     )
     no_answer: bool = Field(description="true when the corpus does not cover the question")
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(
+        ge=0, le=1, description="the best relevance among the clauses found (the no-answer decision's score)"
+    )
     citations: list[Citation]
 
     @classmethod
-    def of(cls, question: str, answer: Answer) -> AskResponse:
-        """What POST /ask (and ``policyqa ask --json``) returns for ``answer``."""
+    def of(cls, retrieval: Retrieval, answer: Answer) -> AskResponse:
+        """What POST /ask (and ``policyqa ask --json``) returns for ``answer`` drawn from ``retrieval``."""
+        relevance = {hit.clause.id: hit.relevance or 0.0 for hit in retrieval.hits}
         return cls(
-            question=question,
+            question=retrieval.query.text,
             answer=answer.text,
             no_answer=answer.no_answer,
             confidence=answer.confidence,
@@ -213,6 +224,7 @@ class AskResponse(BaseModel):
                 Citation(
                     n=number,
                     clause_id=quote.clause.id,
+                    relevance=relevance[quote.clause.id],
                     document=DocumentMeta.of(quote.document),
                     path=list(quote.clause.path),
                     quote=quote.text,

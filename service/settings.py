@@ -12,11 +12,6 @@ from policyqa.indexer.settings import load_settings as load_index_settings
 from policyqa.service.admission import AdmissionLimits
 from policyqa.service.answers import ANSWERERS
 
-# Minimum best-sentence similarity for /ask to answer. Calibrated with experiments/calibrate_no_answer.py on
-# the demo index: 43 in-domain (eval/data/seed_questions.jsonl) vs 30 out-of-domain questions
-# (eval/data/ood_questions.jsonl) -> 0 % false answers, 0 % false refusals; scores 0.888+ vs 0.876-.
-DEFAULT_ANSWER_THRESHOLD = 0.882
-
 
 class ServiceSettings(IndexSettings):
     """Everything ``policyqa serve`` needs; built once and handed to ``create_app``."""
@@ -52,8 +47,13 @@ class ServiceSettings(IndexSettings):
         default=4, ge=1, description="uploads and deletes in flight (one writes at a time); more are 503"
     )
     answerer: str = Field(default="extractive", description="how /ask answers from the hits it finds")
-    answer_threshold: float = Field(
-        default=DEFAULT_ANSWER_THRESHOLD, ge=0, le=1, description="minimum best-sentence similarity to answer"
+    # unset: the threshold `policyqa train relevance` fitted with the relevance model, on a demo and a full
+    # index at once (docs/decisions/2026-12-01-relevance-calibration.md)
+    answer_min_relevance: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="least relevance of a hit /ask answers from (refuses below); unset: the fitted threshold",
     )
 
     @property

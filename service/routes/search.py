@@ -45,6 +45,7 @@ def search(
         SearchHit(
             clause_id=hit.clause.id,
             score=round(hit.score, 6),
+            relevance=hit.relevance,
             document=DocumentMeta.of(hit.document),
             path=list(hit.clause.path),
             heading=hit.clause.heading,

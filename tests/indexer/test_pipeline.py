@@ -11,6 +11,7 @@ from policyqa.errors import PolicyQAError
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
 from policyqa.indexer.pipeline import RetrievalPipeline
 from policyqa.indexer.records import Ranking, SearchFilters, SearchRequest
+from policyqa.indexer.relevance import RelevanceModel, RelevanceScorer
 from policyqa.indexer.settings import load_settings
 from policyqa.service.answers import ask
 from policyqa.service.extractive import ExtractiveAnswerer
@@ -19,8 +20,12 @@ QUESTION = "高新区对创新型孵化器有什么支持"
 
 
 @pytest.fixture(scope="module")
-def seed(seed_index: Path, index_settings: IndexSettings, embedder: Embedder) -> PolicyIndex:
-    return PolicyIndex.load(seed_index, index_settings, embedder=embedder)
+def seed(
+    seed_index: Path, index_settings: IndexSettings, embedder: Embedder, relevance_model: RelevanceModel
+) -> PolicyIndex:
+    index = PolicyIndex.load(seed_index, index_settings, embedder=embedder)
+    index.relevance = RelevanceScorer(relevance_model, index.vector_store, index.catalogue)
+    return index
 
 
 class Reversed:
@@ -82,7 +87,7 @@ def test_one_embedding_per_question(seed: PolicyIndex, embedder: Embedder) -> No
         embedded.extend(texts)
         return many(texts)
 
-    answerer = ExtractiveAnswerer(embedder, threshold=0.0)
+    answerer = ExtractiveAnswerer(embedder)
     embedder.embed_query, embedder.embed_queries = embed_query, embed_queries
     try:
         _retrieval, answer = ask(seed, answerer, QUESTION)

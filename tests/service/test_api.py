@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from policyqa.indexer.relevance import load_relevance_model
 from policyqa.service.answers import NO_ANSWER_TEXT
 from policyqa.text import normalize
 
@@ -25,6 +26,15 @@ UPLOAD_DOCUMENT = """【无锡】(2024)无锡市关于支持低空经济发展�
 
 def clause_by_number(server, number: str):
     return next(clause for clause in server.second.clauses if clause.number == number)
+
+
+def fitted_threshold(server) -> float:
+    """The /ask threshold fitted with the relevance model of the server's embedding model."""
+    with server.client() as client:
+        model_id = client.get("/ready").json()["model"]
+    model = load_relevance_model(model_id)
+    assert model is not None, f"no relevance model is fitted for {model_id}: run `policyqa train relevance`"
+    return model.threshold
 
 
 def test_health_and_ready(server):
@@ -58,6 +68,10 @@ def test_search_finds_the_clause_and_highlights_the_query_terms(server):
     marked = [top["text"][start:end] for start, end in top["highlights"]]
     assert "人才公寓租金" in marked
     assert all(start < end for start, end in top["highlights"])
+    assert [hit["relevance"] for hit in body["hits"]] == sorted(
+        (hit["relevance"] for hit in body["hits"]), reverse=True
+    )
+    assert 0 <= body["hits"][-1]["relevance"] <= top["relevance"] <= 1
     assert all(a[1] < b[0] for a, b in zip(top["highlights"], top["highlights"][1:], strict=False))
 
 
@@ -126,8 +140,9 @@ def test_ask_quotes_the_clause_exactly(server):
     with server.client() as client:
         body = client.post("/ask", json={"question": "人才公寓的租金是怎么确定的？"}).json()
         assert body["no_answer"] is False
-        assert 0.5 <= body["confidence"] <= 1
+        assert fitted_threshold(server) <= body["confidence"] <= 1
         assert body["citations"]
+        assert body["confidence"] == max(citation["relevance"] for citation in body["citations"])
         for citation in body["citations"]:
             clause = client.get(f"/clauses/{citation['clause_id']}").json()
             assert clause["text"][citation["start"] : citation["end"]] == citation["quote"]
@@ -158,7 +173,7 @@ def test_questions_the_corpus_does_not_cover_get_no_answer(server, question: str
     assert body["no_answer"] is True
     assert body["answer"] == NO_ANSWER_TEXT
     assert body["citations"] == []
-    assert 0 <= body["confidence"] < 0.5
+    assert 0 <= body["confidence"] < fitted_threshold(server)
 
 
 def test_ask_filters_can_exclude_every_document(server):

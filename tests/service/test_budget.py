@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
+from policyqa.indexer.relevance import RelevanceModel, RelevanceScorer
 from policyqa.service.answers import ask
 from policyqa.service.budget import Deadline, within
 from policyqa.service.errors import BudgetExceededError, install_error_handlers
@@ -21,10 +22,11 @@ QUESTION = "高新区对新认定的孵化器有什么支持？"
 
 @pytest.fixture(scope="module")
 def seed(
-    seed_index: Path, index_settings: IndexSettings, embedder: Embedder
+    seed_index: Path, index_settings: IndexSettings, embedder: Embedder, relevance_model: RelevanceModel
 ) -> tuple[PolicyIndex, ExtractiveAnswerer]:
     index = PolicyIndex.load(seed_index, index_settings, embedder=embedder)
-    return index, ExtractiveAnswerer(embedder, threshold=0.882)
+    index.relevance = RelevanceScorer(relevance_model, index.vector_store, index.catalogue)
+    return index, ExtractiveAnswerer(embedder)
 
 
 def spent() -> Deadline:

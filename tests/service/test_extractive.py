@@ -7,12 +7,11 @@ from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import NO_ANSWER_TEXT, clause_label
 from policyqa.service.extractive import (
     Candidate,
-    answer_confidence,
     compose_answer,
     quotable_sentences,
     score_candidates,
     split_sentences,
-    term_overlap,
+    term_weights,
 )
 from policyqa.text import normalize
 
@@ -57,9 +56,7 @@ def char_similarity(question: str, sentences: list[str]) -> list[float]:
 
 
 def candidates(question: str, hits: list[tuple[Clause, Document]]) -> list[Candidate]:
-    return score_candidates(
-        question, TOKENIZER.tokenize(question), hits, similarity=char_similarity, normalise=normalize
-    )
+    return score_candidates(question, TOKENIZER.tokenize(question), hits, similarity=char_similarity)
 
 
 def test_split_sentences_on_chinese_and_half_width_endings_and_line_breaks():
@@ -86,17 +83,35 @@ def test_quotable_sentences_skip_the_bare_heading_and_cut_a_leading_number():
         assert all(clause.text[s.start : s.end] == s.text for s in quotable_sentences(clause))
 
 
-def test_term_overlap_weighs_terms_by_length_and_matches_variants():
-    assert term_overlap(["孵化器", "奖励"], "對孵化器給予獎勵", normalize) == 1.0
-    assert term_overlap(["孵化器", "签证"], "孵化器", normalize) == 0.6
-    assert term_overlap([], "孵化器", normalize) == 0.0
+def test_term_weights_favour_the_words_few_sentences_share():
+    sentences = ["苏州高新区发展医疗器械。", "各高新区发展特色产业。", "高新区建设孵化器。"]
+    weights = term_weights(["苏州", "高新区", "高新区", "醫療"], sentences)
+    assert set(weights) == {"苏州", "高新区", "医疗"}  # distinct, in search form
+    assert weights["苏州"] > 0 == weights["高新区"]  # in one sentence vs in all three
+    assert term_weights([], sentences) == {}
+
+
+def test_the_sentence_with_the_question_s_specific_words_is_quoted():
+    industries = replace(
+        INCUBATOR,
+        number="（三）",
+        heading="培育特色战略产业",
+        text="（三）培育特色战略产业。各高新区要重点培育具有先发优势的特色战略产业,努力抢占特色战略产业发展制高点。"
+        "特色战略产业已经明确的高新区,支持其布局建设重大创新平台。"
+        "推进无锡高新区物联网、常州高新区光伏、苏州高新区医疗器械等产业加快发展。"
+        "特色战略产业还不明确的高新区,要尽快确定产业发展主攻点。",
+    )
+    answer = compose_answer(
+        candidates("苏州高新区的特色战略产业是什么？", [(industries, DOC)]), confidence=0.9
+    )
+    assert any("医疗器械" in quote.text for quote in answer.quotes)
 
 
 def test_answer_quotes_the_best_sentences_exactly_and_names_the_clause():
     question = "新认定的国家级孵化器有什么奖励？"
-    answer = compose_answer(candidates(question, [(INCUBATOR, DOC), (TALENT, DOC)]), threshold=0.3)
+    answer = compose_answer(candidates(question, [(INCUBATOR, DOC), (TALENT, DOC)]), confidence=0.8)
     assert not answer.no_answer
-    assert 0 < answer.confidence <= 1
+    assert answer.confidence == 0.8
     assert answer.quotes[0].clause is INCUBATOR
     assert answer.quotes[0].text == "对新认定的国家级孵化器给予奖励。"
     assert answer.text.startswith(
@@ -109,7 +124,7 @@ def test_answer_quotes_the_best_sentences_exactly_and_names_the_clause():
 
 def test_adjacent_chosen_sentences_merge_into_one_quote():
     scored = candidates("孵化器", [(INCUBATOR, DOC)])
-    answer = compose_answer(scored, threshold=0.0)
+    answer = compose_answer(scored, confidence=0.9)
     quote_texts = [quote.text for quote in answer.quotes]
     assert len(quote_texts) == 1
     assert quote_texts[0].startswith("鼓励高新区") and quote_texts[0].endswith("孵化链条。")
@@ -120,13 +135,13 @@ def test_quotes_from_a_second_clause_are_introduced_and_numbered():
         Candidate(INCUBATOR, DOC, 0, quotable_sentences(INCUBATOR)[1], similarity=0.9, overlap=0.9),
         Candidate(TALENT, DOC, 1, quotable_sentences(TALENT)[0], similarity=0.85, overlap=0.9),
     ]
-    answer = compose_answer(scored, threshold=0.5)
+    answer = compose_answer(scored, confidence=0.9)
     assert [quote.clause.id for quote in answer.quotes] == ["d1-12", "d1-13"]
     assert "给予奖励。[1]另据该文件四、（十三）集聚创新人才：支持高新区引进高层次人才！[2]" in answer.text
     other = replace(TALENT, id="d2-1", document_id="d2")
     other_document = replace(DOC, id="d2", title="人才新政")
     scored[1] = replace(scored[1], clause=other, document=other_document)
-    answer = compose_answer(scored, threshold=0.5)
+    answer = compose_answer(scored, confidence=0.9)
     assert answer.text.endswith("[1]另据《人才新政》四、（十三）集聚创新人才：支持高新区引进高层次人才！[2]")
 
 
@@ -134,37 +149,24 @@ def test_a_split_law_is_named_with_its_subtitle():
     civil_code = Document(id="cc", title="中华人民共和国民法典", text="", subtitle="物权编")
     article = replace(ARTICLE, id="cc-1", document_id="cc")
     scored = [Candidate(article, civil_code, 0, quotable_sentences(article)[0], similarity=0.9, overlap=0.9)]
-    assert compose_answer(scored, threshold=0.5).text.startswith("根据《中华人民共和国民法典》物权编第二章")
+    assert compose_answer(scored, confidence=0.9).text.startswith("根据《中华人民共和国民法典》物权编第二章")
 
 
-def test_below_threshold_is_a_no_answer_without_quotes():
-    answer = compose_answer(candidates("今天天气怎么样", [(INCUBATOR, DOC), (TALENT, DOC)]), threshold=0.5)
+def test_no_sentence_to_quote_is_a_no_answer_with_the_given_confidence():
+    answer = compose_answer([], confidence=0.03)
     assert answer.no_answer
     assert answer.text == NO_ANSWER_TEXT
     assert answer.quotes == ()
-    assert 0 <= answer.confidence < 0.5
+    assert answer.confidence == 0.03
 
 
-def test_no_hits_is_a_no_answer():
-    answer = compose_answer([], threshold=0.1)
-    assert answer.no_answer and answer.confidence < 0.01
-
-
-def test_only_sentences_similar_enough_are_quoted_whatever_their_word_overlap():
+def test_a_sentence_far_below_the_best_score_is_not_quoted():
     sentences = quotable_sentences(INCUBATOR)
     scored = [
-        Candidate(INCUBATOR, DOC, 0, sentences[0], similarity=0.70, overlap=1.0),  # top score, too far
-        Candidate(INCUBATOR, DOC, 0, sentences[2], similarity=0.81, overlap=0.2),
+        Candidate(INCUBATOR, DOC, 0, sentences[0], similarity=0.90, overlap=1.0),
+        Candidate(INCUBATOR, DOC, 0, sentences[2], similarity=0.85, overlap=0.2),
     ]
-    answer = compose_answer(scored, threshold=0.8)
-    assert [quote.text for quote in answer.quotes] == [sentences[2].text]
-    assert compose_answer(scored, threshold=0.82).no_answer
-
-
-def test_confidence_is_one_half_at_the_threshold_and_grows_with_similarity():
-    assert answer_confidence(0.88, 0.88) == 0.5
-    confidences = [answer_confidence(similarity, 0.88) for similarity in (0.84, 0.90, 0.95)]
-    assert confidences[0] < 0.5 < confidences[1] < confidences[2] <= 1
+    assert [quote.text for quote in compose_answer(scored, confidence=0.9).quotes] == [sentences[0].text]
 
 
 def test_clause_label_uses_ancestor_numbers():
@@ -180,6 +182,6 @@ def test_separate_sentences_of_one_clause_are_joined_by_an_ellipsis():
         Candidate(INCUBATOR, DOC, 0, sentences[0], similarity=0.9, overlap=0.5),
         Candidate(INCUBATOR, DOC, 0, sentences[2], similarity=0.9, overlap=0.5),
     ]
-    answer = compose_answer(scored, threshold=0.5)
+    answer = compose_answer(scored, confidence=0.9)
     assert [quote.text for quote in answer.quotes] == [sentences[0].text, sentences[2].text]
     assert answer.text.endswith(f"：{sentences[0].text}[1]……{sentences[2].text}[2]")
