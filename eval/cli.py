@@ -46,6 +46,12 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
     parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--key-phrases",
+        action="store_true",
+        help="instead: ask every question as /ask does and report the share of answers whose quotes contain "
+        "the line's key_phrase (and of labelled clauses retrieved at all); see docs/evaluation.md",
+    )
     parser.set_defaults(func=run_eval)
 
 
@@ -121,6 +127,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     embedder.set_defaults(func=run_train_embedder)
     _add_train_reranker_parser(kinds)
+    _add_train_relevance_parser(kinds)
 
 
 def _add_train_reranker_parser(kinds: argparse._SubParsersAction) -> None:
@@ -166,6 +173,30 @@ def _add_train_reranker_parser(kinds: argparse._SubParsersAction) -> None:
     reranker.set_defaults(func=run_train_reranker)
 
 
+def _add_train_relevance_parser(kinds: argparse._SubParsersAction) -> None:
+    relevance = kinds.add_parser(
+        "relevance",
+        help="fit the relevance model and the /ask threshold for the configured embedding model",
+        description="Ask the seed, STARD validation and out-of-scope questions on a full index and on the "
+        "demo index, fit the relevance model (a logistic regression over each hit's features) and the /ask "
+        "threshold that holds on both, report false-answer and false-refusal rates (in-sample and "
+        "cross-validated) and write indexer/resources/relevance/<model id>.json.",
+    )
+    relevance.add_argument("--queries", type=Path, required=True, help="STARD-train JSONL question file")
+    relevance.add_argument("--index-dir", type=Path, required=True, help="full index (the law corpus)")
+    relevance.add_argument(
+        "--demo-index-dir",
+        type=Path,
+        help="index of the demo document alone, same model (default: HOME/index, built if missing)",
+    )
+    relevance.add_argument(
+        "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
+    )
+    relevance.add_argument("--out-dir", type=Path, help="folder of the model file (default: the package's)")
+    relevance.add_argument("--no-progress", action="store_true", help="hide progress lines")
+    relevance.set_defaults(func=run_train_relevance)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -189,6 +220,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from policyqa.indexer import PolicyIndex, SearchFilters
     from policyqa.indexer.settings import load_settings
 
+    if args.key_phrases:
+        return run_key_phrase_eval(args)
     modes = resolve_modes(args.mode)
     queries = load_queries(args.queries)
     if args.split:
@@ -221,6 +254,24 @@ def run_eval(args: argparse.Namespace) -> int:
             print(rank_profile(result))
         if unresolved:
             print(f"{len(unresolved)} labels match no clause in the index (see --report)")
+    return 0
+
+
+def run_key_phrase_eval(args: argparse.Namespace) -> int:
+    """Ask every question of a key-phrase file; print each outcome and the shares (or JSON)."""
+    from policyqa.eval.answers import ask_key_phrases, key_phrase_summary, key_phrase_table
+    from policyqa.eval.queries import load_key_phrase_queries
+    from policyqa.indexer import PolicyIndex
+    from policyqa.service.answers import answerer_from_settings
+    from policyqa.service.settings import load_settings
+
+    queries = load_key_phrase_queries(args.queries)[: args.limit]
+    settings = load_settings()
+    index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
+    answerer = answerer_from_settings(settings, index.embedder)
+    outcomes = ask_key_phrases(index, answerer, queries, min_relevance=settings.answer_min_relevance)
+    summary = key_phrase_summary(outcomes)
+    print(json.dumps(summary, indent=2) if args.json else key_phrase_table(outcomes))
     return 0
 
 
@@ -293,4 +344,26 @@ def run_train_reranker(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     train_reranker(config, load_settings())
+    return 0
+
+
+def run_train_relevance(args: argparse.Namespace) -> int:
+    """Fit the relevance model on both indexes, print it with its rates and where it went."""
+    from policyqa.eval.train_relevance import RELEVANCE_DIR, RelevanceConfig, report, train_relevance
+    from policyqa.indexer.demo import ensure_demo_index
+    from policyqa.indexer.settings import load_settings
+
+    settings = load_settings()
+    demo_index_dir = args.demo_index_dir or ensure_demo_index(
+        settings.model_copy(update={"index_dir": None}), progress=not args.no_progress
+    )
+    config = RelevanceConfig(
+        stard=args.queries,
+        index_dir=args.index_dir,
+        demo_index_dir=demo_index_dir,
+        split_file=args.split_file,
+        out_dir=args.out_dir or RELEVANCE_DIR,
+        progress=not args.no_progress,
+    )
+    print(report(train_relevance(config, settings)))
     return 0

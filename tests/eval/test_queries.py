@@ -7,7 +7,13 @@ import pytest
 from policyqa.corpus.model import Clause, Document
 from policyqa.eval.errors import QueryFileError
 from policyqa.eval.labels import ArticleLabel, ClauseLabel, HeadingLabel, judge
-from policyqa.eval.queries import load_queries
+from policyqa.eval.queries import (
+    KEYPHRASE_QUESTIONS,
+    OOD_QUESTIONS,
+    load_key_phrase_queries,
+    load_out_of_scope,
+    load_queries,
+)
 
 
 def write_lines(tmp_path, *lines):
@@ -135,3 +141,29 @@ def test_judge_returns_first_matching_label():
     labels = (ClauseLabel("zzz"), ArticleLabel("中华人民共和国民法典", "第一条"), ClauseLabel("c1"))
     assert judge(clause("c1", "第一条"), LAW, labels) == 1
     assert judge(clause("c2", "第二条"), LAW, labels) is None
+
+
+def test_out_of_scope_questions_say_whether_a_law_answers_them(tmp_path):
+    path = write_lines(
+        tmp_path,
+        as_json({"id": "o1", "question": "今天天气怎么样？", "relevant": [], "answered_by_law": False}),
+        as_json({"id": "o2", "question": "婚假可以休多少天？", "relevant": [], "answered_by_law": True}),
+    )
+    assert [(q.id, q.answered_by_law) for q in load_out_of_scope(path)] == [("o1", False), ("o2", True)]
+    bad = write_lines(tmp_path, as_json({"id": "o3", "question": "天气？", "relevant": []}))
+    with pytest.raises(QueryFileError, match=r'queries\.jsonl:1: question o3: "answered_by_law" must be'):
+        load_out_of_scope(bad)
+
+
+def test_key_phrase_queries_need_a_key_phrase(tmp_path):
+    line = {"id": "k1", "question": "苏州高新区的特色产业？", "relevant": [{"heading": "（三）"}]}
+    [item] = load_key_phrase_queries(write_lines(tmp_path, as_json({**line, "key_phrase": " 医疗器械 "})))
+    assert (item.query.id, item.key_phrase) == ("k1", "医疗器械")
+    with pytest.raises(QueryFileError, match='query k1: "key_phrase" must be a non-empty string'):
+        load_key_phrase_queries(write_lines(tmp_path, as_json(line)))
+
+
+def test_the_shipped_out_of_scope_and_key_phrase_files_load():
+    outside = load_out_of_scope(OOD_QUESTIONS)
+    assert len(outside) >= 100 and sum(not q.answered_by_law for q in outside) >= 100
+    assert len(load_key_phrase_queries(KEYPHRASE_QUESTIONS)) >= 30
