@@ -234,7 +234,7 @@ def train_relevance(config: RelevanceConfig, settings) -> RelevanceModel:
     in_sample = {index: rates(decided, index) for index in INDEXES}
     validated = cross_validated(asked, model_id)
     provenance = {
-        "command": "policyqa train relevance --stard STARD --index-dir FULL --demo-index-dir DEMO",
+        "command": "policyqa train relevance --queries STARD-TRAIN --index-dir FULL --demo-index-dir DEMO",
         "indexes": {
             "demo": {"clauses": int(demo.manifest["clauses"])},
             "full": {"clauses": int(full.manifest["clauses"])},
