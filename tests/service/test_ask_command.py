@@ -27,7 +27,7 @@ def test_text_names_each_citation_with_its_quote(service_index: tuple[Path, list
     assert main(["ask", QUESTION, "--index-dir", str(index_dir), "--doc-type", "意见", "-k", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("根据《关于加快培育发展高新技术产业开发区") and lines[0].endswith("[1]")
-    assert lines[1].startswith("（置信度 ")
+    assert lines[1].startswith("（相关度 ")
     assert lines[2].startswith("[1] 《关于加快培育发展") and lines[2].endswith("（十二）发展创新型孵化器")
     assert lines[3].strip() in lines[0]  # the quote, verbatim
 
