@@ -89,9 +89,9 @@ def ask(
     ``k`` outside 1 to ``MAX_ASK_K``; IndexMismatchError when the index's model has no relevance model;
     BudgetExceededError when the request's time budget (if any) runs out."""
     check_ask_k(k)
-    threshold = answer_threshold(index, min_relevance)
     check_budget("before the search")
     retrieval = index.retrieve(question, mode="hybrid", k=k, filters=filters, home_region=home_region)
+    threshold = answer_threshold(index, min_relevance)  # after the search: bad input is a 4xx first
     check_budget("after the search")
     relevant = [hit for hit in retrieval.hits if (hit.relevance or 0.0) >= threshold]
     if not relevant:
