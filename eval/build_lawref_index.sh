@@ -32,4 +32,4 @@ fi
 nohup "${command[@]}" >"$LOG" 2>&1 &
 echo "$!" >"$INDEX_DIR.pid"
 echo "building $INDEX_DIR in the background (pid $!, POLICYQA_HOME=$POLICYQA_HOME); follow with: tail -f $LOG"
-echo "when it has finished: POLICYQA_HOME=$POLICYQA_HOME .venv/bin/python -m policyqa.eval.make_results --index-dir $INDEX_DIR"
+echo "when it has finished: POLICYQA_HOME=$POLICYQA_HOME .venv/bin/python -m experiments.make_results --index-dir $INDEX_DIR"

@@ -1,7 +1,7 @@
 """Compare hybrid fusion settings on a question file, running each retriever once per question.
 
     POLICYQA_HOME=data/home .venv/bin/python -m experiments.fusion_sweep \
-        --queries ../shared/eval/stard-train.jsonl --index-dir data/lawref-index
+        --queries ../shared/eval/stard-train.jsonl --split validation --index-dir data/lawref-index
 
 For every question the BM25 and the dense ranking are fetched once (as deep as hybrid search fetches them for
 its top 100), then each fusion variant — min-max or reciprocal rank fusion, with its weights and k — is
@@ -24,6 +24,7 @@ from policyqa.eval.metrics import mean_metrics, query_metrics
 from policyqa.eval.queries import EvalQuery, load_queries
 from policyqa.eval.report import metrics_table
 from policyqa.eval.runner import SEARCH_DEPTH, judged_ids, label_ids
+from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
 from policyqa.indexer import IndexSettings, PolicyIndex
 from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
@@ -56,8 +57,10 @@ DEFAULT_VARIANTS = (
         FusionVariant(f"min-max, other-region step-back {p:g}", "minmax", other_region_penalty=p)
         for p in (0.0, 0.1, 0.5)
     ),
-    FusionVariant("min-max, BM25 weight 0.5", "minmax", bm25_weight=0.5),
-    FusionVariant("min-max, BM25 weight 2", "minmax", bm25_weight=2.0),
+    *(
+        FusionVariant(f"min-max, BM25 weight {w:g}", "minmax", bm25_weight=w)
+        for w in (0.25, 0.5, 0.75, 1.5, 2.0)
+    ),
     *(FusionVariant(f"RRF k={k}", "rrf", rrf_k=k) for k in (10, 30, 60, 100)),
     *(FusionVariant(f"RRF k=60, BM25 weight {w:g}", "rrf", bm25_weight=w) for w in (0.5, 1.5, 2.0)),
 )
@@ -96,11 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         "--index-dir", type=Path, help="index folder (default: POLICYQA_INDEX_DIR or HOME/index)"
     )
     parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument("--split", choices=PARTS, help="only this part of the train/validation split")
+    parser.add_argument("--split-file", type=Path, default=STARD_SPLIT, help="split file (default: STARD's)")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be at least 1, got {args.limit}")
     try:
-        queries = load_queries(args.queries)[: args.limit]
+        queries = load_queries(args.queries)
+        if args.split:
+            queries = select(queries, load_split(args.split_file), args.split)
+        queries = queries[: args.limit]
         settings = load_settings()
         index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     except PolicyQAError as error:

@@ -7,6 +7,7 @@ from pathlib import Path
 from experiments.fusion_sweep import COLUMNS, FusionVariant, main, sweep
 from policyqa.eval.queries import SEED_QUESTIONS, load_queries
 from policyqa.eval.runner import evaluate_mode
+from policyqa.eval.split import make_split
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
 
 
@@ -32,7 +33,18 @@ def test_command_prints_one_row_per_variant(seed_index: Path, capsys) -> None:
     assert main(["--queries", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--limit", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| fusion | recall@1 | recall@10 | recall@100 | mrr@10 |"
-    assert lines[2].startswith("| min-max, equal weights | ") and len(lines) == 2 + 13
+    assert lines[2].startswith("| min-max, equal weights | ") and len(lines) == 2 + 16
+
+
+def test_split_keeps_only_that_part_of_the_questions(seed_index: Path, tmp_path: Path, capsys) -> None:
+    split = tmp_path / "split.json"
+    split.write_text(make_split(SEED_QUESTIONS, validation_share=0.1).to_json(), encoding="utf-8")
+    arguments = ["--queries", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--split-file", str(split)]
+    assert main([*arguments, "--split", "validation", "--limit", "1"]) == 0
+    assert main([*arguments, "--split", "validation"]) == 0  # 4 of the 43: quick
+    assert len(capsys.readouterr().out.splitlines()) == 2 * (2 + 16)
+    assert main(["--queries", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--split", "train"]) == 1
+    assert "no question" in capsys.readouterr().err  # the STARD split names none of the seed questions
 
 
 def test_a_missing_index_is_a_one_line_error(tmp_path: Path, capsys) -> None:
