@@ -102,7 +102,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     embedder.add_argument(
         "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
     )
-    embedder.add_argument("--epochs", type=_positive_int, default=2, help="passes over the examples (2)")
+    embedder.add_argument("--epochs", type=_positive_int, default=1, help="passes over the examples (1)")
     embedder.add_argument("--batch-size", type=_positive_int, default=16, help="questions per step (16)")
     embedder.add_argument("--learning-rate", type=_positive_float, default=2e-4, help="peak rate (2e-4)")
     embedder.add_argument(
@@ -120,8 +120,8 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     embedder.add_argument(
         "--pool-depth",
         type=_positive_int,
-        default=100,
-        help="validation pool: each validation question's top N hybrid clauses plus its labelled ones (100)",
+        default=20,
+        help="validation pool: each validation question's top N hybrid clauses plus its labelled ones (20)",
     )
     embedder.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -2,18 +2,17 @@
 
 The train part of the split gives examples (question, passage of a labelled clause, hard negatives mined from
 the index: :mod:`policyqa.eval.negatives`); sentence-transformers' own trainer fits a LoRA adapter (peft) on
-the attention and feed-forward layers of the configured base model with MultipleNegativesRankingLoss, the
-embedding matrix frozen, using the model's own query/passage prompts. After every epoch (or ``max_steps``) the
-validation part is measured over a fixed candidate pool, each validation question's top N hybrid clauses
-plus its labelled ones, judged exactly like ``policyqa eval`` (labels, not clause ids); the best checkpoint by
-MRR@10 is kept. The output folder holds the peft adapter files and ``policyqa-adapter.json`` (base model id,
-arguments, split file digest, metrics, fingerprint) that ``POLICYQA_ADAPTER`` loads
-(:mod:`policyqa.indexer.model_loading`).
+the attention and feed-forward layers of the configured base model with the cached (GradCache)
+MultipleNegativesRankingLoss, the embedding matrix frozen, using the model's own query/passage prompts. After
+every epoch (or ``max_steps``) the validation part is measured over a fixed candidate pool, each validation
+question's top N hybrid clauses plus its labelled ones, judged exactly like ``policyqa eval`` (labels, not
+clause ids); the best checkpoint by MRR@10 is kept. The output folder holds the peft adapter files and
+``policyqa-adapter.json`` (base model id, arguments, split file digest, metrics, fingerprint) that
+``POLICYQA_ADAPTER`` loads (:mod:`policyqa.indexer.model_loading`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,8 +29,8 @@ from safetensors.torch import load_file
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.base.sampler import BatchSamplers
-from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-from transformers import TrainerCallback, set_seed
+from sentence_transformers.sentence_transformer.losses import CachedMultipleNegativesRankingLoss
+from transformers import set_seed
 
 from policyqa.eval.errors import EvalError
 from policyqa.eval.files import write_text_atomic
@@ -40,6 +39,19 @@ from policyqa.eval.negatives import LabelledIndex, TrainingExample, training_exa
 from policyqa.eval.queries import EvalQuery, load_queries
 from policyqa.eval.runner import SEARCH_DEPTH
 from policyqa.eval.split import load_split, select
+from policyqa.eval.training import (
+    CHECKPOINTS,
+    EVALUATOR_NAME,
+    PRIMARY_METRIC,
+    Report,
+    best_metrics,
+    check_out,
+    checkpoint_name,
+    elapsed,
+    metrics_line,
+    sha256,
+    validation_metrics,
+)
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.model_loading import (
@@ -48,16 +60,16 @@ from policyqa.indexer.model_loading import (
     FINGERPRINT_DECIMALS,
     adapter_fingerprint,
 )
-from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.settings import NO_ADAPTER, IndexSettings
 
 logger = logging.getLogger(__name__)
 
 LORA_TARGETS = ("query", "key", "value", "dense")  # "dense": attention output and both feed-forward layers
 LORA_DROPOUT = 0.1
 WARMUP = 0.1  # share of the steps with a rising learning rate
-PRIMARY_METRIC = "mrr@10"
-EVALUATOR_NAME = "validation"
-CHECKPOINTS = "checkpoints"
+# texts per forward pass inside a step (GradCache): the loss still sees the whole batch, but memory is that
+# of 8 texts (plain MultipleNegativesRankingLoss held 14 GB for 16 questions × 5 texts of 256 tokens)
+MINI_BATCH = 8
 BASE_METRICS = "base-metrics.json"  # in CHECKPOINTS: the base model's validation metrics, kept for --resume
 MARKER_FORMAT = 1
 
@@ -225,38 +237,24 @@ class AdapterTrainer(SentenceTransformerTrainer):
         self.restored_checkpoint = checkpoint_path
 
 
-class _Report(TrainerCallback):
-    """Prints the elapsed time and the validation metrics after every evaluation."""
-
-    def __init__(self, started: float):
-        self.started = started
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        print(
-            f"step {state.global_step}/{state.max_steps}, {_elapsed(self.started)}: "
-            + _metrics_line(_validation_metrics(metrics or {})),
-            flush=True,
-        )
-
-
 def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     """Mine examples, train the adapter, keep the best checkpoint and write ``config.out``."""
     started = time.perf_counter()
     checkpoints = config.out / CHECKPOINTS
-    _check_out(config, checkpoints)
+    check_out(config.out, config.resume)
     split = load_split(config.split_file)
     queries = load_queries(config.queries)
     train_queries, validation_queries = select(queries, split, "train"), select(queries, split, "validation")
 
-    if settings.adapter is not None:
+    if settings.adapter != NO_ADAPTER:
         logger.warning("POLICYQA_ADAPTER is ignored: training starts from the base model")
-    base_settings = settings.model_copy(update={"adapter": None})
+    base_settings = settings.model_copy(update={"adapter": NO_ADAPTER})
     index = PolicyIndex.load(config.index_dir, base_settings)
     labelled = LabelledIndex(index)
     mined = training_examples(labelled, train_queries, negatives=config.negatives, seed=config.seed)
     print(
         f"{len(mined.examples)} examples from {mined.questions} train questions ({mined.unresolved} with no "
-        f"label in the index, {mined.too_few_negatives} with too few negatives), {_elapsed(started)}",
+        f"label in the index, {mined.too_few_negatives} with too few negatives), {elapsed(started)}",
         flush=True,
     )
     if not mined.examples:
@@ -279,7 +277,7 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     model = embedder.model
     _add_lora(model, config)
     base_metrics = _base_metrics(evaluator, model, checkpoints, config.resume)
-    print(f"base model, {_elapsed(started)}: {_metrics_line(base_metrics)}", flush=True)
+    print(f"base model, {elapsed(started)}: {metrics_line(base_metrics)}", flush=True)
 
     trainer = _trainer(
         config, model, mined.examples, evaluator, embedder.query_prompt, embedder.passage_prompt, started
@@ -293,40 +291,29 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     best = trainer.state.best_model_checkpoint
     if best is not None and trainer.restored_checkpoint != best:
         raise EvalError(f"the best checkpoint {best} could not be restored")
-    best_metrics = _best_metrics(trainer.state.log_history, best)
-    elapsed = time.perf_counter() - started
+    best_scores = best_metrics(trainer.state.log_history, best)
+    seconds = time.perf_counter() - started
     _write_adapter(
         config,
         model,
         base_id=embedder.model_id,
-        metrics={"base": base_metrics, "best": best_metrics, "best_checkpoint": _name(best)},
-        elapsed=elapsed,
+        metrics={"base": base_metrics, "best": best_scores, "best_checkpoint": checkpoint_name(best)},
+        elapsed=seconds,
         examples=len(mined.examples),
         steps=trainer.state.global_step,
         max_tokens=labelled.max_tokens,
     )
-    print(f"adapter written to {config.out}, {_elapsed(started)}: best {_metrics_line(best_metrics)}")
-    if best_metrics.get(PRIMARY_METRIC, 0.0) <= base_metrics.get(PRIMARY_METRIC, 0.0):
+    print(f"adapter written to {config.out}, {elapsed(started)}: best {metrics_line(best_scores)}")
+    if best_scores.get(PRIMARY_METRIC, 0.0) <= base_metrics.get(PRIMARY_METRIC, 0.0):
         print(f"note: the adapter does not beat the base model on validation {PRIMARY_METRIC}")
     return TrainResult(
         out=config.out,
         examples=len(mined.examples),
         base_metrics=base_metrics,
-        best_metrics=best_metrics,
+        best_metrics=best_scores,
         log_history=list(trainer.state.log_history),
-        elapsed_seconds=elapsed,
+        elapsed_seconds=seconds,
     )
-
-
-def _check_out(config: TrainConfig, checkpoints: Path) -> None:
-    """A new run needs a fresh ``--out``; ``--resume`` needs the checkpoints of an earlier one."""
-    if config.resume:
-        if not checkpoints.is_dir():
-            raise EvalError(f"nothing to resume: {checkpoints} does not exist")
-    elif config.out.exists() and any(config.out.iterdir()):
-        raise EvalError(
-            f"{config.out} is not empty; pass --resume to continue its run or choose another --out"
-        )
 
 
 def _add_lora(model, config: TrainConfig) -> None:
@@ -347,7 +334,7 @@ def _base_metrics(evaluator: PoolEvaluator, model, checkpoints: Path, resume: bo
     path = checkpoints / BASE_METRICS
     if resume and path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    metrics = _validation_metrics(evaluator(model))
+    metrics = validation_metrics(evaluator(model))
     write_text_atomic(path, json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -401,20 +388,10 @@ def _trainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_dict(columns),
-        loss=MultipleNegativesRankingLoss(model),
+        loss=CachedMultipleNegativesRankingLoss(model, mini_batch_size=MINI_BATCH),
         evaluator=evaluator,
-        callbacks=[_Report(started)],
+        callbacks=[Report(started)],
     )
-
-
-def _best_metrics(log_history: list[dict], best_checkpoint: str | None) -> dict[str, float]:
-    """The validation metrics logged at the best checkpoint's step (the last evaluation without one)."""
-    evaluations = [entry for entry in log_history if f"eval_{EVALUATOR_NAME}_{PRIMARY_METRIC}" in entry]
-    if not evaluations:
-        return {}
-    step = int(best_checkpoint.rsplit("-", 1)[-1]) if best_checkpoint else evaluations[-1]["step"]
-    chosen = next((entry for entry in evaluations if entry["step"] == step), evaluations[-1])
-    return _validation_metrics(chosen)
 
 
 def _write_adapter(
@@ -442,7 +419,7 @@ def _write_adapter(
         "base_model": base_id,
         "training": {**config.arguments(), "examples": examples, "steps": steps},
         "split_file": config.split_file.name,
-        "split_sha256": _sha256(config.split_file),
+        "split_sha256": sha256(config.split_file),
         "seed": config.seed,
         "validation": metrics,
         "elapsed_seconds": round(elapsed, 1),
@@ -452,33 +429,3 @@ def _write_adapter(
         },
     }
     write_text_atomic(config.out / ADAPTER_MARKER, json.dumps(marker, ensure_ascii=False, indent=1) + "\n")
-
-
-def _validation_metrics(metrics: dict) -> dict[str, float]:
-    """``{"recall@10": …}`` from an evaluator's or the trainer's prefixed keys."""
-    found = {}
-    for key, value in metrics.items():
-        for prefix in (f"eval_{EVALUATOR_NAME}_", f"{EVALUATOR_NAME}_"):
-            if key.startswith(prefix):
-                found[key.removeprefix(prefix)] = round(float(value), 4)
-                break
-    return found
-
-
-def _metrics_line(metrics: dict[str, float]) -> str:
-    shown = ("recall@1", "recall@10", "mrr@10", "ndcg@10")
-    return ", ".join(f"{name} {metrics[name]:.3f}" for name in shown if name in metrics) or "no metrics"
-
-
-def _elapsed(started: float) -> str:
-    seconds = int(time.perf_counter() - started)
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def _name(path: str | None) -> str | None:
-    return Path(path).name if path else None
-
-
-def _sha256(path: Path) -> str:
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
