@@ -5,12 +5,13 @@
 a local folder is loaded as is; anything else is a Hugging Face hub name that
 must already be in the local cache. Nothing here ever touches the network.
 
-``settings.adapter`` names a LoRA adapter folder written by ``policyqa train embedder``: the peft adapter
-files plus ``policyqa-adapter.json`` (the base model it was trained on and a fingerprint). It is merged into
-the base model's weights (inference costs nothing extra) after checking that the base is the one it was
-trained on and that the merged model reproduces the fingerprint; the model id becomes
-``{base id}+lora@{adapter digest}``, so an index records base and adapter, and one built with another (or
-none) is a clear mismatch.
+``settings.adapter`` names a LoRA adapter folder written by ``policyqa train embedder``; ``stard`` is the one
+shipped in ``resources/adapter`` (trained on STARD's train split for the default model, see docs/training.md)
+and ``none`` the bare model. An adapter folder holds the peft adapter files plus ``policyqa-adapter.json``
+(the base model it was trained on and a fingerprint). It is merged into the base model's weights (inference
+costs nothing extra) after checking that the base is the one it was trained on and that the merged model
+reproduces the fingerprint; the model id becomes ``{base id}+lora@{adapter digest}``, so an index records base
+and adapter, and one built with another (or none) is a clear mismatch.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ import numpy as np
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS, default_model_source, ensure_default_model
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
-from policyqa.indexer.settings import DEFAULT_MODEL, IndexSettings
+from policyqa.indexer.settings import DEFAULT_MODEL, NO_ADAPTER, SHIPPED_ADAPTER_NAME, IndexSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
+SHIPPED_ADAPTER = Path(__file__).parent / "resources" / "adapter"
 ADAPTER_MARKER = "policyqa-adapter.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what peft writes and reads
 FINGERPRINT_DECIMALS = 6
@@ -59,8 +61,9 @@ def load_model(settings: IndexSettings) -> LoadedModel:
         model, model_id = _load_default(settings.model_cache_dir)
     else:
         model, model_id = _load_named(settings.model)
-    if settings.adapter is not None:
-        model_id = apply_adapter(model, model_id, settings.adapter)
+    adapter = adapter_folder(settings)
+    if adapter is not None:
+        model_id = apply_adapter(model, model_id, adapter)
     prompts = model.prompts or {}
     query_prompt = settings.query_prompt if settings.query_prompt is not None else prompts.get("query", "")
     passage_prompt = (
@@ -70,6 +73,15 @@ def load_model(settings: IndexSettings) -> LoadedModel:
     )
     logger.info("model loaded", extra={"model": model_id, "seconds": round(time.perf_counter() - started, 2)})
     return LoadedModel(model, model_id, query_prompt, passage_prompt)
+
+
+def adapter_folder(settings: IndexSettings) -> Path | None:
+    """The adapter folder ``settings.adapter`` names, or None for the bare model."""
+    if settings.adapter == NO_ADAPTER:
+        return None
+    if settings.adapter == SHIPPED_ADAPTER_NAME:
+        return SHIPPED_ADAPTER
+    return Path(settings.adapter).expanduser()
 
 
 def _load_default(cache_dir: Path) -> tuple[SentenceTransformer, str]:

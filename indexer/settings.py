@@ -15,6 +15,8 @@ from policyqa.indexer.rerank import RERANKERS
 from policyqa.indexer.vector_store import VECTOR_STORES, AnnType
 
 DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline from PyPI packages
+NO_ADAPTER = "none"
+SHIPPED_ADAPTER_NAME = "stard"  # the LoRA adapter in indexer/resources/adapter, trained on STARD (train)
 
 
 class IndexSettings(ParseLimitSettings):
@@ -28,8 +30,11 @@ class IndexSettings(ParseLimitSettings):
     model: str = Field(default=DEFAULT_MODEL, description="'default', a sentence-transformers name or path")
     query_prompt: str | None = Field(default=None, description="prompt before queries; None = model's own")
     passage_prompt: str | None = Field(default=None, description="prompt before passages; None = model's own")
-    adapter: Path | None = Field(
-        default=None, description="LoRA adapter folder (`policyqa train embedder`) applied to the model"
+    # the shipped adapter becomes the default once a full-index rebuild has confirmed it (issue #12)
+    adapter: str = Field(
+        default=NO_ADAPTER,
+        description="LoRA adapter merged into the model: 'none', 'stard' (the one shipped with policyqa, for "
+        "the default model) or a folder written by `policyqa train embedder`",
     )
     vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
     ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
@@ -74,7 +79,9 @@ class IndexSettings(ParseLimitSettings):
     @field_validator("adapter", mode="before")
     @classmethod
     def _blank_adapter_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, Path):
+            return str(value)
+        return (value.strip() or NO_ADAPTER) if isinstance(value, str) else value
 
     @field_validator("rerank_model", mode="before")
     @classmethod

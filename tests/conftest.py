@@ -13,7 +13,7 @@ import pytest
 from policyqa.indexer import build_index
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.relevance import RelevanceModel
-from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.settings import NO_ADAPTER, IndexSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCUMENT = REPO / "corpus" / "samples" / "000_a0c1336e9725a78b.txt"
@@ -32,14 +32,27 @@ def policyqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def index_settings(policyqa_home: Path) -> IndexSettings:
-    """Settings pointing at the session home, with the built-in default model."""
+    """Settings pointing at the session home, with the built-in default model and its shipped adapter."""
     return IndexSettings(home=policyqa_home)
 
 
 @pytest.fixture(scope="session")
 def embedder(index_settings: IndexSettings) -> Embedder:
-    """The default multilingual-e5-small embedder; the first use materialises it (10-40 s)."""
+    """The default embedder (multilingual-e5-small + the shipped adapter); the first use materialises the
+    base model (10-40 s)."""
     return Embedder.from_settings(index_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def base_settings(index_settings: IndexSettings) -> IndexSettings:
+    """The session settings without the shipped adapter: the bare base model adapters are trained on."""
+    return index_settings.model_copy(update={"adapter": NO_ADAPTER})
+
+
+@pytest.fixture(scope="session")
+def base_embedder(base_settings: IndexSettings, embedder: Embedder) -> Embedder:
+    """The bare base model (the default embedder is materialised first)."""
+    return Embedder.from_settings(base_settings, progress=False)
 
 
 @pytest.fixture(scope="session")

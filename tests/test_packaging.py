@@ -146,6 +146,10 @@ def test_plain_install_exposes_only_policyqa(tmp_path: Path) -> None:
     found = _run(python, "-c", probe, cwd=tmp_path)
     assert found.stdout.strip() == "[]", f"top-level packages besides policyqa: {found.stdout}"
 
+    shipped = "from policyqa.indexer.model_loading import SHIPPED_ADAPTER as a; print(sorted(a.iterdir()))"
+    adapter_files = _run(python, "-c", shipped, cwd=tmp_path).stdout
+    assert "adapter_model.safetensors" in adapter_files and str(site_packages) in adapter_files, adapter_files
+
     usage = _run(venv / "bin" / "policyqa", "--help", cwd=tmp_path).stdout
     listed = set(re.findall(r"^ {4}(\w+) ", usage, re.MULTILINE))
     assert set(COMMANDS) <= listed, usage

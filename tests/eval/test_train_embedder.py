@@ -20,7 +20,7 @@ from policyqa.eval.train_embedder import TrainConfig, train_embedder
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
-from policyqa.indexer.model_loading import ADAPTER_MARKER, adapter_digest, apply_adapter
+from policyqa.indexer.model_loading import ADAPTER_MARKER, adapter_digest, adapter_folder, apply_adapter
 from policyqa.indexer.settings import load_settings
 
 LAW_2015 = """中华人民共和国示范促进法
@@ -90,19 +90,19 @@ LAW = "中华人民共和国示范促进法"
 
 
 @pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory, index_settings, embedder) -> Path:
+def tiny_index(tmp_path_factory, base_settings, base_embedder) -> Path:
     corpus = tmp_path_factory.mktemp("train-corpus")
     documents = {"law-2015": LAW_2015, "law-2021": LAW_2021, "elderly": ELDERLY, "flood": FLOOD}
     for name, text in documents.items():
         (corpus / f"{name}.txt").write_text(text, encoding="utf-8")
     index_dir = tmp_path_factory.mktemp("train-index")
-    build_index([corpus], index_dir, index_settings, embedder=embedder, progress=False)
+    build_index([corpus], index_dir, base_settings, embedder=base_embedder, progress=False)
     return index_dir
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_index, index_settings, embedder) -> PolicyIndex:
-    return PolicyIndex.load(tiny_index, index_settings, embedder=embedder)
+def loaded(tiny_index, base_settings, base_embedder) -> PolicyIndex:
+    return PolicyIndex.load(tiny_index, base_settings, embedder=base_embedder)
 
 
 def _clause_id(index: PolicyIndex, title: str, date: str, number: str) -> str:
@@ -174,8 +174,8 @@ def test_examples_use_the_latest_version_and_the_indexed_passage_text(loaded, qu
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_index, questions, index_settings, embedder, tmp_path_factory):
-    """A few real training steps on the tiny index (embedder: the session model is materialised first)."""
+def trained(tiny_index, questions, base_settings, base_embedder, tmp_path_factory):
+    """A few real training steps on the tiny index (base_embedder: the base model is materialised first)."""
     path, split = questions
     out = tmp_path_factory.mktemp("adapter") / "out"
     config = TrainConfig(
@@ -193,10 +193,10 @@ def trained(tiny_index, questions, index_settings, embedder, tmp_path_factory):
         max_passage_tokens=64,
         progress=False,
     )
-    return config, train_embedder(config, index_settings)
+    return config, train_embedder(config, base_settings)
 
 
-def test_training_lowers_the_loss_and_writes_a_described_adapter(trained, embedder, questions):
+def test_training_lowers_the_loss_and_writes_a_described_adapter(trained, base_embedder, questions):
     config, result = trained
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     assert len(losses) == 6
@@ -205,7 +205,7 @@ def test_training_lowers_the_loss_and_writes_a_described_adapter(trained, embedd
         path.name for path in config.out.iterdir()
     }
     marker = json.loads((config.out / ADAPTER_MARKER).read_text(encoding="utf-8"))
-    assert marker["base_model"] == embedder.model_id
+    assert marker["base_model"] == base_embedder.model_id
     assert marker["seed"] == 7
     assert marker["training"]["lora_rank"] == 4 and marker["training"]["examples"] == 6
     assert set(marker["validation"]["best"]) >= {"recall@10", "mrr@10"}
@@ -221,21 +221,21 @@ def test_training_lowers_the_loss_and_writes_a_described_adapter(trained, embedd
 
 
 def test_the_adapter_loads_offline_and_records_its_identity(
-    trained, tiny_index, index_settings, embedder, monkeypatch
+    trained, tiny_index, base_settings, base_embedder, monkeypatch
 ):
     config, _result = trained
     monkeypatch.setenv("POLICYQA_ADAPTER", str(config.out))
-    settings = load_settings(home=index_settings.home)
-    assert settings.adapter == config.out
+    settings = load_settings(home=base_settings.home)
+    assert adapter_folder(settings) == config.out
     adapted = Embedder.from_settings(settings, progress=False)
-    assert adapted.model_id == f"{embedder.model_id}+lora@{adapter_digest(config.out)[:12]}"
+    assert adapted.model_id == f"{base_embedder.model_id}+lora@{adapter_digest(config.out)[:12]}"
     question = "入驻单位的场地租金可以减免吗？"
-    assert float(adapted.embed_query(question) @ embedder.embed_query(question)) < 0.99999
+    assert float(adapted.embed_query(question) @ base_embedder.embed_query(question)) < 0.99999
     with pytest.raises(IndexMismatchError, match=r"\+lora@"):
         PolicyIndex.load(tiny_index, settings, embedder=adapted)
 
 
-def test_a_tampered_fingerprint_is_refused(trained, embedder, tmp_path):
+def test_a_tampered_fingerprint_is_refused(trained, base_embedder, tmp_path):
     config, _result = trained
     copy = tmp_path / "adapter"
     shutil.copytree(config.out, copy, ignore=shutil.ignore_patterns("checkpoints"))
@@ -243,7 +243,7 @@ def test_a_tampered_fingerprint_is_refused(trained, embedder, tmp_path):
     marker["fingerprint"]["vectors"][1] = list(reversed(marker["fingerprint"]["vectors"][1]))
     (copy / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="does not reproduce its fingerprint"):
-        apply_adapter(copy_module.deepcopy(embedder.model), embedder.model_id, copy)
+        apply_adapter(copy_module.deepcopy(base_embedder.model), base_embedder.model_id, copy)
 
 
 def test_the_command_refuses_a_used_out_folder_and_an_empty_resume(trained, tiny_index, questions, capsys):

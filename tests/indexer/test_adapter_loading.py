@@ -16,8 +16,10 @@ from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
 from policyqa.indexer.model_loading import (
     ADAPTER_MARKER,
+    SHIPPED_ADAPTER,
     adapter_digest,
     adapter_fingerprint,
+    adapter_folder,
     apply_adapter,
 )
 from policyqa.indexer.settings import IndexSettings, load_settings
@@ -26,13 +28,13 @@ QUESTION = "小微企业申请创业担保贷款需要满足哪些条件？"
 
 
 @pytest.fixture(scope="module")
-def adapter(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def adapter(base_embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hand-made adapter of the default model: random (non-zero) LoRA weights on two layers, saved the way
     peft saves them, with the marker `policyqa train embedder` writes."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    model = copy.deepcopy(embedder.model)
+    model = copy.deepcopy(base_embedder.model)
     torch.manual_seed(0)
     lora = LoraConfig(r=2, lora_alpha=2, target_modules=["query", "value"], init_lora_weights=False)
     adapted = get_peft_model(model[0].model, lora)
@@ -40,7 +42,7 @@ def adapter(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Pat
     adapted.save_pretrained(str(folder))
     model[0].model = adapted.merge_and_unload()
     fingerprint = {"vectors": adapter_fingerprint(model).tolist()}
-    marker = {"base_model": embedder.model_id, "fingerprint": fingerprint}
+    marker = {"base_model": base_embedder.model_id, "fingerprint": fingerprint}
     (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     return folder
 
@@ -55,11 +57,13 @@ def _marker(folder: Path) -> dict:
     return json.loads((folder / ADAPTER_MARKER).read_text(encoding="utf-8"))
 
 
-def test_the_adapter_is_merged_and_named_in_the_model_id(adapter, embedder, index_settings, seed_index):
-    settings = index_settings.model_copy(update={"adapter": adapter})
+def test_the_adapter_is_merged_and_named_in_the_model_id(
+    adapter, base_embedder, base_settings, embedder, seed_index
+):
+    settings = base_settings.model_copy(update={"adapter": str(adapter)})
     adapted = Embedder.from_settings(settings, progress=False)
-    assert adapted.model_id == f"{embedder.model_id}+lora@{adapter_digest(adapter)[:12]}"
-    assert float(adapted.embed_query(QUESTION) @ embedder.embed_query(QUESTION)) < 0.9999
+    assert adapted.model_id == f"{base_embedder.model_id}+lora@{adapter_digest(adapter)[:12]}"
+    assert float(adapted.embed_query(QUESTION) @ base_embedder.embed_query(QUESTION)) < 0.9999
     merged = adapted.model[0].model
     assert not any("lora" in name for name, _parameter in merged.named_parameters())  # nothing extra to run
     with pytest.raises(IndexMismatchError) as raised:
@@ -69,30 +73,34 @@ def test_the_adapter_is_merged_and_named_in_the_model_id(adapter, embedder, inde
 
 def test_the_setting_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("POLICYQA_ADAPTER", str(tmp_path))
-    assert load_settings().adapter == tmp_path
+    assert adapter_folder(load_settings()) == tmp_path
+    monkeypatch.setenv("POLICYQA_ADAPTER", "none")
+    assert adapter_folder(load_settings()) is None
+    monkeypatch.setenv("POLICYQA_ADAPTER", "stard")
+    assert adapter_folder(load_settings()) == SHIPPED_ADAPTER
     monkeypatch.setenv("POLICYQA_ADAPTER", " ")
-    assert load_settings().adapter is None
+    assert adapter_folder(load_settings()) is None
     monkeypatch.delenv("POLICYQA_ADAPTER")
-    assert IndexSettings().adapter is None
+    assert adapter_folder(IndexSettings()) is None
 
 
-def test_a_tampered_fingerprint_is_refused(adapter, embedder, tmp_path):
+def test_a_tampered_fingerprint_is_refused(adapter, base_embedder, tmp_path):
     folder = _copy(adapter, tmp_path)
     marker = _marker(folder)
     marker["fingerprint"]["vectors"][0] = list(-np.asarray(marker["fingerprint"]["vectors"][0]))
     (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="does not reproduce its fingerprint"):
-        apply_adapter(copy.deepcopy(embedder.model), embedder.model_id, folder)
+        apply_adapter(copy.deepcopy(base_embedder.model), base_embedder.model_id, folder)
 
 
-def test_an_adapter_of_another_base_names_both(adapter, embedder, tmp_path):
+def test_an_adapter_of_another_base_names_both(adapter, base_embedder, tmp_path):
     folder = _copy(adapter, tmp_path)
     marker = _marker(folder)
     marker["base_model"] = "someone/else@1"
     (folder / ADAPTER_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     with pytest.raises(ModelLoadError) as raised:
-        apply_adapter(embedder.model, embedder.model_id, folder)  # refused before touching the model
-    assert "someone/else@1" in str(raised.value) and embedder.model_id in str(raised.value)
+        apply_adapter(base_embedder.model, base_embedder.model_id, folder)  # refused before changing it
+    assert "someone/else@1" in str(raised.value) and base_embedder.model_id in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -104,24 +112,33 @@ def test_an_adapter_of_another_base_names_both(adapter, embedder, tmp_path):
         (lambda folder: (folder / ADAPTER_MARKER).write_text("{}", encoding="utf-8"), "was trained on"),
     ],
 )
-def test_an_unusable_folder_is_one_line(adapter, embedder, tmp_path, damage, reason):
+def test_an_unusable_folder_is_one_line(adapter, base_embedder, tmp_path, damage, reason):
     folder = _copy(adapter, tmp_path)
     damage(folder)
     with pytest.raises(ModelLoadError, match=reason) as raised:
-        apply_adapter(embedder.model, embedder.model_id, folder)  # refused before touching the model
+        apply_adapter(base_embedder.model, base_embedder.model_id, folder)  # refused before changing it
     assert "\n" not in str(raised.value)
 
 
-def test_corrupt_adapter_weights_are_one_line(adapter, embedder, tmp_path):
+def test_corrupt_adapter_weights_are_one_line(adapter, base_embedder, tmp_path):
     folder = _copy(adapter, tmp_path)
     (folder / "adapter_model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ModelLoadError, match="cannot be applied") as raised:
-        apply_adapter(copy.deepcopy(embedder.model), embedder.model_id, folder)
+        apply_adapter(copy.deepcopy(base_embedder.model), base_embedder.model_id, folder)
     assert "\n" not in str(raised.value)
 
 
-def test_a_marker_without_fingerprint_is_refused(adapter, embedder, tmp_path):
+def test_a_marker_without_fingerprint_is_refused(adapter, base_embedder, tmp_path):
     folder = _copy(adapter, tmp_path)
-    (folder / ADAPTER_MARKER).write_text(json.dumps({"base_model": embedder.model_id}), encoding="utf-8")
+    (folder / ADAPTER_MARKER).write_text(json.dumps({"base_model": base_embedder.model_id}), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="no valid fingerprint"):
-        apply_adapter(embedder.model, embedder.model_id, folder)
+        apply_adapter(base_embedder.model, base_embedder.model_id, folder)
+
+
+def test_the_shipped_adapter_loads_and_matches_its_fingerprint(base_settings, base_embedder):
+    marker = _marker(SHIPPED_ADAPTER)
+    assert marker["base_model"] == base_embedder.model_id  # trained on the default model, as loaded here
+    tuned = Embedder.from_settings(base_settings.model_copy(update={"adapter": "stard"}), progress=False)
+    assert tuned.model_id == f"{base_embedder.model_id}+lora@{adapter_digest(SHIPPED_ADAPTER)[:12]}"
+    shipped_bytes = sum(path.stat().st_size for path in SHIPPED_ADAPTER.iterdir())
+    assert shipped_bytes <= 25 * 1024 * 1024
