@@ -18,8 +18,6 @@ order, so scores keep their scale and stay descending, and the clauses below N k
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -31,7 +29,13 @@ import numpy as np
 
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS
 from policyqa.indexer.errors import ModelLoadError
-from policyqa.indexer.model_loading import ADAPTER_FILES, load_model, merge_adapter
+from policyqa.indexer.model_loading import (
+    ADAPTER_FILES,
+    files_digest,
+    load_model,
+    merge_adapter,
+    read_folder_marker,
+)
 from policyqa.indexer.passages import passage_prefix
 from policyqa.indexer.records import Ranking, SearchRequest
 
@@ -173,35 +177,23 @@ def load_cross_encoder(settings: IndexSettings) -> LoadedCrossEncoder:
 
 def read_reranker_marker(folder: Path) -> dict:
     """``policyqa-reranker.json`` of a re-ranker folder; ModelLoadError when the folder is incomplete."""
-    if not folder.is_dir():
-        if folder == SHIPPED_RERANKER:
-            raise ModelLoadError(
-                "no re-ranker is shipped with this installation: train one (policyqa train reranker) and set "
-                "POLICYQA_RERANK_MODEL to its folder, or set POLICYQA_RERANK=off"
-            )
-        raise ModelLoadError(f"re-ranker {folder}: no such folder (POLICYQA_RERANK_MODEL)")
-    missing = [name for name in (*RERANKER_FILES, RERANKER_MARKER) if not (folder / name).is_file()]
-    if missing:
+    if folder == SHIPPED_RERANKER and not folder.is_dir():
         raise ModelLoadError(
-            f"re-ranker {folder}: missing {', '.join(missing)}; not a policyqa re-ranker folder"
+            "no re-ranker is shipped with this installation: train one (policyqa train reranker) and set "
+            "POLICYQA_RERANK_MODEL to its folder, or set POLICYQA_RERANK=off"
         )
-    try:
-        marker = json.loads((folder / RERANKER_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"re-ranker {folder}: unreadable {RERANKER_MARKER} ({error})") from None
-    if not isinstance(marker, dict):
-        raise ModelLoadError(f"re-ranker {folder}: {RERANKER_MARKER} is not a JSON object")
-    return marker
+    return read_folder_marker(
+        folder,
+        kind="re-ranker",
+        setting="POLICYQA_RERANK_MODEL",
+        files=RERANKER_FILES,
+        marker=RERANKER_MARKER,
+    )
 
 
 def reranker_digest(folder: Path) -> str:
     """sha256 over the re-ranker's weight files (names and contents)."""
-    digest = hashlib.sha256()
-    for name in RERANKER_FILES:
-        digest.update(name.encode() + b"\0")
-        with (folder / name).open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
-    return digest.hexdigest()
+    return files_digest(folder, RERANKER_FILES)
 
 
 class CrossEncoderReranker:

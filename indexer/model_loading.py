@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,18 +162,27 @@ def apply_adapter(model: SentenceTransformer, base_id: str, folder: Path) -> str
 
 def read_adapter_marker(folder: Path) -> dict:
     """``policyqa-adapter.json`` of an adapter folder; ModelLoadError when the folder is incomplete."""
+    return read_folder_marker(
+        folder, kind="adapter", setting="POLICYQA_ADAPTER", files=ADAPTER_FILES, marker=ADAPTER_MARKER
+    )
+
+
+def read_folder_marker(folder: Path, *, kind: str, setting: str, files: Sequence[str], marker: str) -> dict:
+    """The JSON object in ``folder / marker`` of a trained-weights folder (an adapter, a re-ranker) that must
+    also hold ``files``; a one-line ModelLoadError naming the ``kind`` and its ``setting`` otherwise."""
     if not folder.is_dir():
-        raise ModelLoadError(f"adapter {folder}: no such folder (POLICYQA_ADAPTER)")
-    missing = [name for name in (*ADAPTER_FILES, ADAPTER_MARKER) if not (folder / name).is_file()]
+        raise ModelLoadError(f"{kind} {folder}: no such folder ({setting})")
+    missing = [name for name in (*files, marker) if not (folder / name).is_file()]
     if missing:
-        raise ModelLoadError(f"adapter {folder}: missing {', '.join(missing)}; not a policyqa adapter folder")
+        listed = ", ".join(missing)
+        raise ModelLoadError(f"{kind} {folder}: missing {listed}; not a policyqa {kind} folder")
     try:
-        marker = json.loads((folder / ADAPTER_MARKER).read_text(encoding="utf-8"))
+        data = json.loads((folder / marker).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ModelLoadError(f"adapter {folder}: unreadable {ADAPTER_MARKER} ({error})") from None
-    if not isinstance(marker, dict):
-        raise ModelLoadError(f"adapter {folder}: {ADAPTER_MARKER} is not a JSON object")
-    return marker
+        raise ModelLoadError(f"{kind} {folder}: unreadable {marker} ({error})") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{kind} {folder}: {marker} is not a JSON object")
+    return data
 
 
 def _recorded_fingerprint(folder: Path, marker: dict) -> np.ndarray:
@@ -210,8 +220,13 @@ def adapter_fingerprint(model: SentenceTransformer) -> np.ndarray:
 
 def adapter_digest(folder: Path) -> str:
     """sha256 over the adapter's peft files (names and contents)."""
+    return files_digest(folder, ADAPTER_FILES)
+
+
+def files_digest(folder: Path, names: Sequence[str]) -> str:
+    """sha256 over the named files of ``folder`` (names and contents): the identity of trained weights."""
     digest = hashlib.sha256()
-    for name in ADAPTER_FILES:
+    for name in names:
         digest.update(name.encode() + b"\0")
         with (folder / name).open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
