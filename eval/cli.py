@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
+from typing import TypeVar
 
 from policyqa.eval.queries import SEED_QUESTIONS
 from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
+
+Config = TypeVar("Config")  # a training run's frozen dataclass (TrainConfig, RerankerConfig)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -300,24 +304,7 @@ def run_train_embedder(args: argparse.Namespace) -> int:
     from policyqa.eval.train_embedder import TrainConfig, train_embedder
     from policyqa.indexer.settings import load_settings
 
-    config = TrainConfig(
-        queries=args.queries,
-        index_dir=args.index_dir,
-        out=args.out,
-        split_file=args.split_file,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        negatives=args.negatives,
-        max_steps=args.max_steps,
-        seed=args.seed,
-        lora_rank=args.lora_rank,
-        max_passage_tokens=args.max_passage_tokens,
-        pool_depth=args.pool_depth,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
-    train_embedder(config, load_settings())
+    train_embedder(_training_config(TrainConfig, args), load_settings())
     return 0
 
 
@@ -326,25 +313,17 @@ def run_train_reranker(args: argparse.Namespace) -> int:
     from policyqa.eval.train_reranker import RerankerConfig, train_reranker
     from policyqa.indexer.settings import load_settings
 
-    config = RerankerConfig(
-        queries=args.queries,
-        index_dir=args.index_dir,
-        out=args.out,
-        split_file=args.split_file,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        negatives=args.negatives,
-        max_steps=args.max_steps,
-        seed=args.seed,
-        lora_rank=args.lora_rank,
-        max_tokens=args.max_tokens,
-        depth=args.depth,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
-    train_reranker(config, load_settings())
+    train_reranker(_training_config(RerankerConfig, args), load_settings())
     return 0
+
+
+def _training_config(config_class: type[Config], args: argparse.Namespace) -> Config:
+    """A training run's config: every field from the option of the same name, ``progress`` from
+    ``--no-progress``."""
+    values = {
+        field.name: getattr(args, field.name) for field in fields(config_class) if field.name != "progress"
+    }
+    return config_class(**values, progress=not args.no_progress)
 
 
 def run_train_relevance(args: argparse.Namespace) -> int:
