@@ -31,7 +31,13 @@ DEFAULT_ASK_K = 3  # top clauses whose sentences an answer may quote
 # CPU per question, k = 10 about a second.
 MAX_ASK_K = 10
 
-ANSWERERS = Registry("answerer", {"extractive": "policyqa.service.extractive:ExtractiveAnswerer"})
+ANSWERERS = Registry(
+    "answerer",
+    {
+        "extractive": "policyqa.service.extractive:ExtractiveAnswerer",
+        "llm": "policyqa.service.llm_answerer:LLMAnswerer",
+    },
+)
 
 # How an LLM's reply was checked: every sentence kept cites a clause that supports it ("checked"), or too
 # little survived the check, or the upstream failed, and the extractive answer was given instead.
