@@ -8,7 +8,8 @@ or a follow-up — it opens with 那/还有/另外, ends with 呢, is very short
 * elliptical ("那人才方面呢？"): its focus takes the slot of the previous question's topic in that question's
   frame ("高新区对创新型孵化器有什么支持？" → "高新区对人才有什么支持？");
 * deictic ("这一条的适用对象是谁？"): the pointer is replaced by what the previous answer cited (the clause's
-  heading) or, failing that, by the previous topic.
+  heading) or, failing that, by the previous topic;
+* about the source ("这条是哪个文件规定的？"): what the previous answer cited is searched again.
 
 A follow-up also keeps the conversation's document scope: the first document (and clause) the previous
 assistant turn cites — found by the 《title》 and clause label that policyqa's answers and 参考条款 lists
@@ -155,6 +156,10 @@ def rewrite(question: str, previous: str | None, topic: str | None, scope: Scope
     if previous is None:
         return question
     referent = scope.clause.heading if scope and scope.clause and scope.clause.heading else topic
+    if _ASKS_FOR_SOURCE.search(question):
+        # the source is the scope's document; what is searched is the clause it is asked about (the words
+        # 哪年发的 occur in no clause and only dilute the search and its relevance)
+        return referent or previous
     pointer = _DEICTIC.search(question)
     if pointer and referent:
         return question[: pointer.start()] + referent + question[pointer.end() :]

@@ -46,6 +46,7 @@ def test_follow_ups_are_recognised(question: str, follows: bool) -> None:
         ("这一条的适用对象是谁？", INCUBATOR, "创新型孵化器", "创新型孵化器的适用对象是谁？"),
         ("它的申请条件是什么？", "人才公寓的租金是怎么确定的？", "人才公寓", "人才公寓的申请条件是什么？"),
         ("加速器呢？", "如何申请", None, "加速器 如何申请"),  # no frame: the focus before the question
+        ("这条是哪个文件规定的？", INCUBATOR, "创新型孵化器", "创新型孵化器"),  # source: the referent
     ],
 )
 def test_rules_rewrite_a_follow_up_from_the_previous_question(
