@@ -12,9 +12,9 @@ or a follow-up — it opens with 那/还有/另外, ends with 呢, is very short
 * about the source ("这条是哪个文件规定的？"): what the previous answer cited is searched again.
 
 A follow-up also keeps the conversation's document scope: the first document (and clause) the previous
-assistant turn cites — found by the 《title》 and clause label that policyqa's answers and 参考条款 lists
-carry — is searched alone. A question about the source ("这条是哪个文件规定的？", "…是哪年发的？") is answered
-with that document's title, date, issuer and 文号 before the quotes.
+assistant turn cites — found by the 《title》 and clause label that policyqa's answers, its 参考条款 lists
+and the page's history carry — is searched alone. A question about the source ("这条是哪个文件规定的？",
+"…是哪年发的？") is answered with that document's title, date, issuer and 文号 before the quotes.
 
 With an upstream LLM, ``llm_condense`` asks it to condense the conversation into a standalone question
 instead (the rules remain the fallback and still give the scope).
@@ -30,7 +30,7 @@ from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.records import Retrieval, SearchFilters
-from policyqa.service.answers import DEFAULT_ASK_K, Answer, Answerer, ask, clause_label
+from policyqa.service.answers import DEFAULT_ASK_K, Answer, Answerer, ask
 from policyqa.service.llm_client import LLMClient, LLMUnavailableError
 
 SHORT_QUESTION_CHARS = 6  # a question this short (without punctuation) is read as a follow-up
@@ -175,8 +175,9 @@ def rewrite(question: str, previous: str | None, topic: str | None, scope: Scope
 
 
 def scope_of(index: PolicyIndex, text: str) -> Scope | None:
-    """The document whose title ``text`` names first and the first of its clauses whose label (as
-    ``clause_label`` writes it) ``text`` contains; None when no indexed title is named."""
+    """The document whose title ``text`` names first and the first of its clauses whose own label
+    (``（十二）发展创新型孵化器``, ``第四条``: the last element of its path) ``text`` contains; None when no
+    indexed title is named."""
     named = [(text.find(doc.title), doc) for doc in index.documents() if doc.title and doc.title in text]
     if not named:
         return None
@@ -184,10 +185,14 @@ def scope_of(index: PolicyIndex, text: str) -> Scope | None:
     labelled = [
         (text.find(label), clause)
         for clause in index.clauses_of(document.id)
-        if (label := clause_label(clause)) and label in text
+        if (label := _own_label(clause)) and label in text
     ]
     clause = min(labelled, key=lambda pair: pair[0])[1] if labelled else None
     return Scope(document, clause)
+
+
+def _own_label(clause: Clause) -> str:
+    return (clause.path[-1] if clause.path else clause.number + clause.heading).strip()
 
 
 def follow_up(
