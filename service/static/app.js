@@ -134,7 +134,7 @@ async function runSearch(params, ticket = navigation) {
 
 // ---- 追问: the last few exchanges go with a follow-up as its history ----------------------------
 
-const MAX_EXCHANGES = 3;  // the history a follow-up sends: this many earlier questions and answers
+const MAX_EXCHANGES = 3;  // the exchanges kept, and so the history a follow-up sends
 let conversation = [];  // [{question, answer}], oldest first; the last one is on show
 let askedFilters = {};  // the filters of the search the conversation started from
 
@@ -189,7 +189,7 @@ async function askFollowUp(question) {
       body: JSON.stringify({ question, filters: askedFilters, history: historyOf(conversation) }),
     });
     if (ticket !== navigation) return;
-    conversation = [...conversation, { question, answer }].slice(-(MAX_EXCHANGES + 1));
+    conversation = [...conversation, { question, answer }].slice(-MAX_EXCHANGES);
     renderConversation();
     renderAnswer(answer);
     $("followup-q").value = "";
