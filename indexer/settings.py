@@ -130,6 +130,8 @@ def load_settings(settings_class: type[Settings] = IndexSettings, **overrides: o
     except ValidationError as error:
         problems = "; ".join(
             f"POLICYQA_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+            if problem["loc"]
+            else problem["msg"]  # a rule between settings names them itself
             for problem in error.errors()
         )
         raise ConfigurationError(f"invalid setting: {problems}") from None

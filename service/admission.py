@@ -1,14 +1,14 @@
 """Admission control: bounded work in flight, so that no burst of expensive requests can take the server
 down or stall its health checks.
 
-Heavy requests (``GET /search``, ``POST /ask``) run at most ``POLICYQA_MAX_CONCURRENT_REQUESTS`` at a time;
-up to ``POLICYQA_MAX_QUEUED_REQUESTS`` more wait for a slot — on the event loop, holding no worker
-thread — and any beyond that are answered at once with 503 and ``Retry-After``. A request that is still
-waiting when its time budget (``POLICYQA_REQUEST_BUDGET_SECONDS``, from arrival) runs out gets the same
-503; the budget then travels with the request (``request.state.deadline``) for the work to check.
-Writes (``POST``/``DELETE /documents``) take turns behind the index's writer lock; at most
-``POLICYQA_MAX_PENDING_WRITES`` may be in flight. Everything else (``/health``, ``/ready``, lookups,
-``/metrics``) is never queued.
+Heavy requests (``GET /search``, ``POST /ask``, ``POST /v1/chat/completions``) run at most
+``POLICYQA_MAX_CONCURRENT_REQUESTS`` at a time; up to ``POLICYQA_MAX_QUEUED_REQUESTS`` more wait for a
+slot — on the event loop, holding no worker thread — and any beyond that are answered at once with 503 and
+``Retry-After``. A request that is still waiting when its time budget (``POLICYQA_REQUEST_BUDGET_SECONDS``,
+from arrival) runs out gets the same 503; the budget then travels with the request
+(``request.state.deadline``) for the work to check. Writes (``POST``/``DELETE /documents``) take turns
+behind the index's writer lock; at most ``POLICYQA_MAX_PENDING_WRITES`` may be in flight. Everything else
+(``/health``, ``/ready``, lookups, ``/metrics``) is never queued.
 
 A JSON body is read before a slot is taken, so a client that sends its body slowly holds a connection,
 not a slot.
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyqa.service.budget import Deadline
-from policyqa.service.errors import OverloadedError
+from policyqa.service.errors import OverloadedError, error_response
 
-HEAVY_ROUTES = frozenset({("GET", "/search"), ("POST", "/ask")})
+HEAVY_ROUTES = frozenset({("GET", "/search"), ("POST", "/ask"), ("POST", "/v1/chat/completions")})
 WRITE_PATH = "/documents"
 
 
@@ -74,6 +74,7 @@ class Admission:
         deadline = Deadline.after(self.limits.budget_seconds, time.monotonic())
         if self._heavy_in_flight >= self.limits.max_running + self.limits.max_queued:
             await self._reject(
+                scope,
                 send,
                 "saturated",
                 f"the server is busy: {self.limits.max_running} requests running and "
@@ -87,6 +88,7 @@ class Admission:
                 await asyncio.wait_for(self._slots.acquire(), timeout=max(deadline.remaining(), 0))
             except TimeoutError:
                 await self._reject(
+                    scope,
                     send,
                     "budget",
                     f"the request waited its whole time budget of {self.limits.budget_seconds:g} s for a "
@@ -104,6 +106,7 @@ class Admission:
     async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._writes_in_flight >= self.limits.max_pending_writes:
             await self._reject(
+                scope,
                 send,
                 "writes",
                 f"{self.limits.max_pending_writes} index updates are already in progress; try again shortly",
@@ -115,15 +118,16 @@ class Admission:
         finally:
             self._writes_in_flight -= 1
 
-    async def _reject(self, send: Send, reason: str, detail: str) -> None:
+    async def _reject(self, scope: Scope, send: Send, reason: str, detail: str) -> None:
         self.on_reject(reason)
-        body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+        status, payload = error_response(scope["path"], 503, detail, code="overloaded")
+        body = json.dumps(payload, ensure_ascii=False).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"retry-after", str(OverloadedError.retry_after).encode()),
         ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
@@ -31,7 +31,17 @@ DEFAULT_ASK_K = 3  # top clauses whose sentences an answer may quote
 # CPU per question, k = 10 about a second.
 MAX_ASK_K = 10
 
-ANSWERERS = Registry("answerer", {"extractive": "policyqa.service.extractive:ExtractiveAnswerer"})
+ANSWERERS = Registry(
+    "answerer",
+    {
+        "extractive": "policyqa.service.extractive:ExtractiveAnswerer",
+        "llm": "policyqa.service.llm_answerer:LLMAnswerer",
+    },
+)
+
+# How an LLM's reply was checked: every sentence kept cites a clause that supports it ("checked"), or too
+# little survived the check, or the upstream failed, and the extractive answer was given instead.
+Grounding = Literal["checked", "fallback_extractive"]
 
 
 @dataclass(frozen=True)
@@ -52,12 +62,16 @@ class Quote:
 @dataclass(frozen=True)
 class Answer:
     """The composed answer; ``quotes[i]`` is citation ``[i + 1]``; ``confidence`` is the best relevance
-    among the hits it was drawn from (or, for a refusal, among the hits found)."""
+    among the hits it was drawn from (or, for a refusal, among the hits found). ``grounding`` says how an
+    LLM's reply was checked (None: no LLM was asked) and ``dropped`` holds the reply's sentences the check
+    removed."""
 
     text: str
     no_answer: bool
     confidence: float
     quotes: tuple[Quote, ...]
+    grounding: Grounding | None = None
+    dropped: tuple[str, ...] = ()
 
 
 class Answerer(Protocol):
@@ -68,9 +82,12 @@ class Answerer(Protocol):
         ...
 
 
-def answerer_from_settings(settings: ServiceSettings, embedder: Embedder) -> Answerer:
-    """The answerer ``settings.answerer`` names, sharing the index's loaded model."""
-    return ANSWERERS.resolve(settings.answerer).from_settings(settings, embedder)
+def answerer_from_settings(
+    settings: ServiceSettings, embedder: Embedder, name: str | None = None
+) -> Answerer:
+    """The answerer ``name`` (default: the one ``settings.answerer`` names), sharing the index's loaded
+    model."""
+    return ANSWERERS.resolve(name or settings.answerer).from_settings(settings, embedder)
 
 
 def ask(

@@ -60,3 +60,9 @@ def check_budget(step: str) -> None:
     deadline = _current.get()
     if deadline is not None:
         deadline.check(step)
+
+
+def remaining_budget() -> float | None:
+    """Seconds left in the current request's budget (None outside a request or without a budget)."""
+    deadline = _current.get()
+    return None if deadline is None else deadline.remaining()

@@ -4,13 +4,15 @@ Every error response is ``{"detail": "<message>"}`` with no filesystem path in i
 home folder and the temporary folder are shown as ``<index_dir>``, ``<home>``, ``<tmp>``); unexpected
 exceptions are logged and become a plain 500 ``{"detail": "internal error"}`` (no traceback leaves the
 server). An overload (too many heavy requests, or one over its time budget) is a 503 with ``Retry-After``.
+Under ``/v1/`` (the OpenAI-compatible routes) the same errors take OpenAI's shape,
+``{"error": {"message", "type", "code"}}``, and an invalid request is 400 as OpenAI answers it (not 422).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -80,6 +82,12 @@ class BudgetExceededError(OverloadedError):
     """A request ran (or waited) longer than its time budget and was abandoned."""
 
 
+class UnknownModelError(PolicyQAError):
+    """A chat completion asked for a model this service does not serve."""
+
+    code = "model_not_found"
+
+
 STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     InvalidQueryError: 422,
     InvalidFileNameError: 422,
@@ -100,7 +108,12 @@ STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     IndexWriteError: 503,
     StorageFullError: 507,
     OverloadedError: 503,
+    UnknownModelError: 404,
 }
+
+OPENAI_PATH_PREFIX = "/v1/"
+# The error ``type`` OpenAI's clients read, by status; 5xx are ``server_error``.
+OPENAI_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
 
 
 def status_of(error: PolicyQAError) -> int:
@@ -144,16 +157,43 @@ def public_message(request: Request, error: Exception) -> str:
     return without_paths(str(error), folders)
 
 
+def error_response(
+    path: str, status: int, message: str, *, code: str | None = None
+) -> tuple[int, dict[str, object]]:
+    """The status and body of an error for a request to ``path``: ``{"detail"}``, or under ``/v1/``
+    OpenAI's ``{"error": {"message", "type", "code"}}`` with 422 answered as 400."""
+    if not path.startswith(OPENAI_PATH_PREFIX):
+        return status, {"detail": message}
+    status = 400 if status == 422 else status
+    kind = "server_error" if status >= 500 else OPENAI_ERROR_TYPES.get(status, "invalid_request_error")
+    return status, {"error": {"message": message, "type": kind, "code": code}}
+
+
+def json_error(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """``error_response`` as a JSONResponse."""
+    status, body = error_response(request.url.path, status, message, code=code)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 async def _domain_error(request: Request, error: PolicyQAError) -> JSONResponse:
-    return JSONResponse(
-        {"detail": public_message(request, error)},
-        status_code=status_of(error),
+    return json_error(
+        request,
+        status_of(error),
+        public_message(request, error),
+        code=getattr(error, "code", None),
         headers=retry_after_headers(error),
     )
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-    return JSONResponse({"detail": validation_message(error)}, status_code=422)
+    return json_error(request, 422, validation_message(error))
 
 
 def validation_message(error: RequestValidationError) -> str:
@@ -170,7 +210,7 @@ def validation_message(error: RequestValidationError) -> str:
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
-    return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+    return json_error(request, error.status_code, str(error.detail), headers=error.headers)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -182,4 +222,4 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
             "error": f"{type(error).__name__}: {error}",
         },
     )
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+    return json_error(request, 500, "internal error")

@@ -7,6 +7,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from policyqa.service.errors import error_response
+
 UPLOAD_PATH = "/documents"
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries and part headers around the uploaded file
 
@@ -29,7 +31,7 @@ class BodySizeLimit:
         what = f"upload limit of {self.max_upload_bytes}" if is_upload else f"request body limit of {limit}"
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(send, f"request body of {declared} bytes is over the {what} bytes")
+            await _too_large(scope, send, f"request body of {declared} bytes is over the {what} bytes")
             return
         received = 0
         response_started = False
@@ -53,7 +55,7 @@ class BodySizeLimit:
         except _BodyTooLarge as error:
             if response_started:
                 raise
-            await _too_large(send, error.detail)
+            await _too_large(scope, send, error.detail)
 
 
 class _BodyTooLarge(HTTPException):
@@ -73,8 +75,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _too_large(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+async def _too_large(scope: Scope, send: Send, detail: str) -> None:
+    status, payload = error_response(scope["path"], 413, detail, code="request_too_large")
+    body = json.dumps(payload, ensure_ascii=False).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 from datetime import date
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.records import MAX_K, Retrieval, SearchFilters, SearchMode
-from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer
+from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer, Grounding
 from policyqa.text import is_well_formed
 
 SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[12, 15]])]
@@ -165,8 +165,17 @@ SearchParameters = create_model(
 )
 
 
+class HistoryMessage(BaseModel):
+    """An earlier turn of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Text = Field(examples=["高新区对创新型孵化器有什么支持？"])
+
+
 class AskRequest(BaseModel):
-    """A question in plain Chinese."""
+    """A question in plain Chinese, optionally after earlier turns of a conversation."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -184,6 +193,12 @@ class AskRequest(BaseModel):
     filters: Filters | None = None
     home_region: HomeRegion | None = Field(
         default=None, description=HOME_REGION_DESCRIPTION, examples=["江苏"]
+    )
+    history: list[HistoryMessage] = Field(
+        default=[],
+        description="earlier turns, oldest first: a follow-up (那人才方面呢？, 这一条的适用对象是谁？) is "
+        "read in their context (at most POLICYQA_CHAT_MAX_MESSAGES turns and POLICYQA_CHAT_MAX_CHARS "
+        "characters)",
     )
 
 
@@ -210,13 +225,32 @@ class AskResponse(BaseModel):
         ge=0, le=1, description="the best relevance among the clauses found (the no-answer decision's score)"
     )
     citations: list[Citation]
+    rewritten_question: str | None = Field(
+        default=None,
+        examples=["高新区对人才有什么支持？"],
+        description="the standalone question searched when the question was a follow-up of the history",
+    )
+    grounding: Grounding | None = Field(
+        default=None,
+        description="LLM answers only: checked (every sentence supported by the clause it cites) or "
+        "fallback_extractive (the LLM failed or too little of its reply was supported)",
+    )
+    debug: dict[str, list[str]] | None = Field(
+        default=None, description="dropped_sentences: the LLM's sentences the grounding check removed"
+    )
 
     @classmethod
-    def of(cls, retrieval: Retrieval, answer: Answer) -> AskResponse:
-        """What POST /ask (and ``policyqa ask --json``) returns for ``answer`` drawn from ``retrieval``."""
+    def of(
+        cls, retrieval: Retrieval, answer: Answer, *, asked: str | None = None, rewritten: str | None = None
+    ) -> AskResponse:
+        """What POST /ask (and ``policyqa ask --json``) returns for ``answer`` drawn from ``retrieval``;
+        ``asked`` is the question as asked when ``rewritten`` (the one searched) replaced it."""
         relevance = {hit.clause.id: hit.relevance or 0.0 for hit in retrieval.hits}
         return cls(
-            question=retrieval.query.text,
+            question=asked if asked is not None else retrieval.query.text,
+            rewritten_question=rewritten,
+            grounding=answer.grounding,
+            debug={"dropped_sentences": list(answer.dropped)} if answer.dropped else None,
             answer=answer.text,
             no_answer=answer.no_answer,
             confidence=answer.confidence,

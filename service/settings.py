@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from policyqa.indexer.settings import IndexSettings
@@ -56,6 +56,33 @@ class ServiceSettings(IndexSettings):
         description="least relevance of a hit /ask answers from (refuses below); unset: the fitted threshold",
     )
 
+    # An OpenAI-compatible upstream (vLLM, Ollama, Xinference, a Qwen/DeepSeek endpoint) for LLM answers and
+    # for condensing a conversation into a standalone question; unset: extractive answers and rule rewrites.
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL of the LLM (…/v1); unset = no LLM"
+    )
+    llm_model: str | None = Field(default=None, description="the upstream's model name")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="bearer key for the upstream, if it needs one"
+    )
+    llm_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="seconds an upstream call may take; then the extractive answer",
+    )
+    chat_max_messages: int = Field(
+        default=20, ge=1, le=200, description="most messages in a chat request (history included)"
+    )
+    chat_max_chars: int = Field(
+        default=8000, ge=100, description="most characters of all messages of a chat request together"
+    )
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether an upstream LLM is configured (base URL and model)."""
+        return bool(self.llm_base_url and self.llm_model)
+
     @property
     def admission_limits(self) -> AdmissionLimits:
         """What admission control enforces."""
@@ -70,6 +97,12 @@ class ServiceSettings(IndexSettings):
     @classmethod
     def _known_answerer(cls, value: str) -> str:
         return ANSWERERS.check(value)
+
+    @model_validator(mode="after")
+    def _llm_answerer_needs_an_llm(self) -> ServiceSettings:
+        if self.answerer == "llm" and not self.llm_configured:
+            raise ValueError("answerer 'llm' needs POLICYQA_LLM_BASE_URL and POLICYQA_LLM_MODEL")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

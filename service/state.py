@@ -1,5 +1,6 @@
-"""What the app holds between requests: settings, the highlighter's tokenizer and — once the lifespan
-has loaded it, off the event loop — the live index and the question answerer."""
+"""What the app holds between requests: settings, the highlighter's tokenizer, the upstream LLM's
+conversation condenser (when one is configured) and — once the lifespan has loaded them, off the event
+loop — the live index and the question answerers."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from policyqa.indexer import PolicyIndex
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import Answerer, answerer_from_settings
+from policyqa.service.conversation import Condense, llm_condense
 from policyqa.service.errors import NotReadyError
 from policyqa.service.live_index import LiveIndex
+from policyqa.service.llm_client import LLMClient
 from policyqa.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -27,8 +30,10 @@ class ServiceState:
         self.settings = settings
         self._embedder = embedder  # None: PolicyIndex.load loads the configured model
         self.tokenizer = Tokenizer(bigrams=False)  # query terms for highlights
+        llm = LLMClient.from_settings(settings)
+        self.condense: Condense | None = llm_condense(llm, settings.max_query_chars) if llm else None
         self._live: LiveIndex | None = None
-        self._answerer: Answerer | None = None
+        self._answerers: dict[str, Answerer] = {}
         self._error: str | None = None
 
     @property
@@ -45,10 +50,20 @@ class ServiceState:
 
     @property
     def answerer(self) -> Answerer:
-        """The question answerer (it shares the index's model)."""
-        if self._answerer is None:
+        """The question answerer POLICYQA_ANSWERER names (it shares the index's model)."""
+        return self.answerer_named(self.settings.answerer)
+
+    def answerer_named(self, name: str) -> Answerer:
+        """A loaded answerer: the configured one, ``extractive`` and, with an upstream LLM, ``llm``."""
+        if not self._answerers:
             raise NotReadyError(self._error or "the index is still loading")
-        return self._answerer
+        return self._answerers[name]
+
+    @property
+    def answerer_names(self) -> tuple[str, ...]:
+        """The answerers served: the configured one, ``extractive`` and ``llm`` when an LLM is configured."""
+        names = [self.settings.answerer, "extractive", *(["llm"] if self.settings.llm_configured else [])]
+        return tuple(dict.fromkeys(names))
 
     def load(self) -> None:
         """Load the index (and the model) once; a failure is kept as the not-ready reason."""
@@ -59,7 +74,10 @@ class ServiceState:
         torch.set_num_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
-            answerer = answerer_from_settings(self.settings, index.embedder)
+            answerers = {
+                name: answerer_from_settings(self.settings, index.embedder, name)
+                for name in self.answerer_names
+            }
             self.tokenizer.tokenize("预热分词器")  # jieba builds its prefix dictionary on first use
         except PolicyQAError as error:
             self._error = f"index not loaded: {error}"
@@ -69,7 +87,7 @@ class ServiceState:
             self._error = "index not loaded: unexpected error (see the server log)"
             logger.exception("index not loaded", extra={"index_dir": str(index_dir)})
             return
-        self._answerer = answerer
+        self._answerers = answerers
         self._live = LiveIndex(index, index_dir, self.settings)
         logger.info(
             "index loaded",

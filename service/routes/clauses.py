@@ -10,7 +10,12 @@ from policyqa.service.schemas import ClauseDetail, DocumentMeta, Part, error_res
 router = APIRouter(tags=["clauses"])
 
 
-@router.get("/clauses/{clause_id}", response_model=ClauseDetail, responses=error_responses(404, 503))
+@router.get(
+    "/clauses/{clause_id}",
+    operation_id="get_clause",
+    response_model=ClauseDetail,
+    responses=error_responses(404, 503),
+)
 def get_clause(clause_id: str, index: IndexDep) -> ClauseDetail:
     """The clause's text, path, numbered parts (offsets into its text) and neighbours."""
     clause = index.clause(clause_id)

@@ -22,7 +22,9 @@ from policyqa.service.upload import parse_upload
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 
-@router.get("", response_model=list[DocumentSummary], responses=error_responses(503))
+@router.get(
+    "", operation_id="list_documents", response_model=list[DocumentSummary], responses=error_responses(503)
+)
 def list_documents(index: IndexDep) -> list[DocumentSummary]:
     """Every indexed document's metadata and clause count."""
     return [
@@ -33,7 +35,12 @@ def list_documents(index: IndexDep) -> list[DocumentSummary]:
     ]
 
 
-@router.get("/{document_id}", response_model=DocumentDetail, responses=error_responses(404, 503))
+@router.get(
+    "/{document_id}",
+    operation_id="get_document",
+    response_model=DocumentDetail,
+    responses=error_responses(404, 503),
+)
 def get_document(document_id: str, index: IndexDep) -> DocumentDetail:
     """A document's metadata and its clause outline in reading order."""
     document = index.document(document_id)
@@ -46,6 +53,7 @@ def get_document(document_id: str, index: IndexDep) -> DocumentDetail:
 
 @router.post(
     "",
+    operation_id="upload_document",
     response_model=UploadResponse,
     status_code=201,
     dependencies=[WriteAccess],
@@ -76,6 +84,7 @@ def upload_document(
 
 @router.delete(
     "/{document_id}",
+    operation_id="delete_document",
     response_model=DeleteResponse,
     dependencies=[WriteAccess],
     responses=error_responses(401, 403, 404, 503, 507),

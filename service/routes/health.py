@@ -11,13 +11,13 @@ router = APIRouter(tags=["health"])
 
 
 # Both answer on the event loop (async, nothing blocking): never queued behind searches in worker threads.
-@router.get("/health", response_model=Health)
+@router.get("/health", operation_id="health", response_model=Health)
 async def health() -> Health:
     """Liveness: always ok while the process serves requests."""
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Ready, responses=error_responses(503))
+@router.get("/ready", operation_id="ready", response_model=Ready, responses=error_responses(503))
 async def ready(state: StateDep) -> Ready:
     """Readiness: 503 until the index is loaded (or with the reason it could not be)."""
     index = state.live.current

@@ -22,7 +22,12 @@ from policyqa.text import normalize
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=SearchResponse, responses=error_responses(404, 422, 503))
+@router.get(
+    "/search",
+    operation_id="search_clauses",
+    response_model=SearchResponse,
+    responses=error_responses(404, 422, 503),
+)
 def search(
     index: IndexDep,
     tokenizer: TokenizerDep,

@@ -118,6 +118,9 @@ async function runSearch(params, ticket = navigation) {
       }),
     ]);
     if (ticket !== navigation) return;
+    conversation = [{ question, answer }];
+    askedFilters = filters;
+    renderConversation();
     renderAnswer(answer);
     renderResults(results);
     setStatus("");
@@ -129,7 +132,80 @@ async function runSearch(params, ticket = navigation) {
   }
 }
 
+// ---- 追问: the last few exchanges go with a follow-up as its history ----------------------------
+
+const MAX_EXCHANGES = 3;  // the exchanges kept, and so the history a follow-up sends
+let conversation = [];  // [{question, answer}], oldest first; the last one is on show
+let askedFilters = {};  // the filters of the search the conversation started from
+
+// What an answer says as a history turn: its text and the document and clause of each citation, which is
+// how the service knows what "这条" or "上面说的文件" refer to.
+function assistantTurn(answer) {
+  const cited = answer.citations.map((c) => `[${c.n}] ${citedTitle(c.document)}${c.path.at(-1) || ""}`);
+  return [answer.answer, ...cited].join("\n");
+}
+
+function historyOf(exchanges) {
+  return exchanges.flatMap((e) => [
+    { role: "user", content: e.question },
+    { role: "assistant", content: assistantTurn(e.answer) },
+  ]);
+}
+
+// Relevance bands, so that a 0.61 answer does not look like a 0.95 one.
+function confidenceBand(value) {
+  if (value >= 0.8) return { name: "high", label: "高" };
+  if (value >= 0.5) return { name: "medium", label: "中" };
+  return { name: "low", label: "低，请核对原文" };
+}
+
+function confidenceBadge(answer) {
+  const band = confidenceBand(answer.confidence);
+  return el("span", { class: `confidence-badge confidence-${band.name}`,
+                      title: "相关度：引用条款回答该问题的概率" },
+    `相关度 ${band.label} ${answer.confidence.toFixed(2)}`);
+}
+
+function renderConversation() {
+  const earlier = conversation.slice(0, -1);
+  $("conversation").replaceChildren(...earlier.map((e) =>
+    el("li", { class: "turn" },
+      el("p", { class: "turn-question" }, `问：${e.question}`),
+      el("p", { class: "turn-answer" }, `答：${e.answer.answer}`, " ",
+        e.answer.no_answer ? null : confidenceBadge(e.answer)))));
+  $("conversation").hidden = !earlier.length;
+  const current = conversation.at(-1);
+  $("current-question").hidden = !earlier.length;
+  $("current-question").textContent = current ? `问：${current.question}` : "";
+}
+
+async function askFollowUp(question) {
+  const ticket = navigation;
+  setStatus("正在回答追问…");
+  try {
+    const answer = await api("ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, filters: askedFilters, history: historyOf(conversation) }),
+    });
+    if (ticket !== navigation) return;
+    conversation = [...conversation, { question, answer }].slice(-MAX_EXCHANGES);
+    renderConversation();
+    renderAnswer(answer);
+    $("followup-q").value = "";
+    setStatus("");
+  } catch (error) {
+    if (ticket !== navigation) return;
+    setStatus(`追问失败：${error.message}`);
+  }
+}
+
 function renderAnswer(answer) {
+  $("rewritten").hidden = !answer.rewritten_question;
+  $("rewritten").textContent = answer.rewritten_question ? `按“${answer.rewritten_question}”回答` : "";
+  $("confidence").hidden = answer.no_answer;
+  $("confidence").replaceChildren(answer.no_answer ? "" : confidenceBadge(answer));
+  $("answer").dataset.confidence = answer.no_answer ? "none" : confidenceBand(answer.confidence).name;
   const text = $("answer-text");
   text.replaceChildren();
   // Turn the [n] markers of the answer into links to the cited clause.
@@ -259,6 +335,11 @@ $("search-form").addEventListener("submit", (event) => {
   const target = `#/search?${formParams()}`;
   if (location.hash === target) route();
   else location.hash = target;
+});
+$("followup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = $("followup-q").value.trim();
+  if (question && conversation.length) askFollowUp(question);
 });
 $("scope-clear").addEventListener("click", () => {
   $("document_id").value = "";

@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from policyqa.corpus.model import ParsedDocument
 from policyqa.corpus.parse import parse_file
@@ -24,6 +27,7 @@ API_KEY = "test-key-0123456789"
 MAX_UPLOAD_BYTES = 50_000
 PORTAL_ORIGIN = "http://portal.example.gov.cn"
 STARTUP_SECONDS = 300
+POLL_SECONDS = 0.1  # between two checks that a server in a thread answers
 
 SECOND_DOCUMENT = """【苏州】(2020)苏州市人才公寓管理办法
 时间:2020-05-06
@@ -132,3 +136,40 @@ def keyless_server(policyqa_home: Path, tmp_path_factory) -> Iterator[str]:
     command += ["--port", str(port)]
     with serving(command, port, env, log, ready_path="/health") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def serve_in_thread() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``serving_in_thread``, for test modules (they cannot import this file)."""
+    return serving_in_thread
+
+
+@contextlib.contextmanager
+def serving_in_thread(app, ready_path: str = "/health") -> Iterator[str]:
+    """``app`` served by a real uvicorn server on a free loopback port in a thread of this process; yields
+    its base URL once ``ready_path`` answers 200 (within STARTUP_SECONDS), stops it afterwards (requests
+    still running are cancelled after a second)."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not _answers(url + ready_path):
+            assert thread.is_alive() and time.monotonic() < deadline, f"{url}{ready_path} never answered 200"
+            time.sleep(POLL_SECONDS)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_SECONDS)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -152,6 +152,28 @@ def test_ask_in_the_page_and_open_a_citation_in_its_document(server, browser):
     assert browser.find_element(By.ID, "q").get_attribute("value") == QUESTION
 
 
+def test_a_follow_up_in_the_page_keeps_the_conversation_and_shows_each_relevance(server, browser):
+    from selenium.webdriver.common.by import By
+
+    question = "高新区对创新型孵化器有什么支持？"
+    wait = waiting(browser)
+    browser.get(server.url + "/#/search?q=" + question)
+    wait.until(lambda driver: texts(driver, "#answer a.cite"))
+    badge = wait.until(lambda driver: text(driver, "#confidence .confidence-badge"))
+    first_relevance = float(badge.split()[-1])
+    band = wait.until(lambda driver: driver.find_element(By.ID, "answer").get_attribute("data-confidence"))
+    assert band == ("high" if first_relevance >= 0.8 else "medium" if first_relevance >= 0.5 else "low")
+
+    browser.find_element(By.ID, "followup-q").send_keys("那人才方面呢？")
+    wait.until(lambda driver: click(driver, "#followup-button"))
+    assert wait.until(lambda driver: text(driver, "#rewritten")) == "按“高新区对人才有什么支持？”回答"
+    assert wait.until(lambda driver: text(driver, "#current-question")) == "问：那人才方面呢？"
+    earlier = wait.until(lambda driver: texts(driver, "#conversation .turn-question"))
+    assert earlier == [f"问：{question}"]
+    assert wait.until(lambda driver: texts(driver, "#conversation .confidence-badge"))[0] == badge
+    assert "人才" in wait.until(lambda driver: text(driver, "#answer-text"))
+
+
 def test_text_from_the_index_is_never_interpreted_as_html(server, browser):
     import httpx
     from selenium.webdriver.common.by import By

@@ -27,6 +27,8 @@ def test_defaults_are_safe(monkeypatch, tmp_path):
         "POLICYQA_CORS_ORIGINS",
         "POLICYQA_ANSWER_MIN_RELEVANCE",
         "POLICYQA_HOST",
+        "POLICYQA_LLM_BASE_URL",
+        "POLICYQA_LLM_API_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
@@ -34,6 +36,8 @@ def test_defaults_are_safe(monkeypatch, tmp_path):
     assert settings.api_key is None and settings.cors_origins == []
     assert settings.host == "127.0.0.1"
     assert settings.answer_min_relevance is None  # the threshold fitted with the relevance model
+    assert not settings.llm_configured and settings.llm_api_key is None
+    assert settings.chat_max_messages == 20 and settings.chat_max_chars == 8000
 
 
 @pytest.mark.parametrize(
@@ -50,6 +54,8 @@ def test_defaults_are_safe(monkeypatch, tmp_path):
             "0",
             "POLICYQA_MAX_UPLOAD_BYTES: Input should be greater than or equal to 1",
         ),
+        ("POLICYQA_LLM_TIMEOUT", "0", "POLICYQA_LLM_TIMEOUT: Input should be greater than 0"),
+        ("POLICYQA_ANSWERER", "llm", "answerer 'llm' needs POLICYQA_LLM_BASE_URL and POLICYQA_LLM_MODEL"),
     ],
 )
 def test_invalid_values_name_the_variable(monkeypatch, variable, value, message):
