@@ -160,9 +160,8 @@ def validation_message(error: RequestValidationError) -> str:
     """``field: problem`` for each invalid input, e.g. ``k: Input should be less than or equal to 100``."""
     messages = []
     for problem in error.errors():
-        location = ".".join(
-            str(part) for part in problem.get("loc", ()) if part not in ("query", "body", "path", "header")
-        )
+        where, *parts = problem.get("loc", ()) or ("",)  # where: query, body, path or header
+        location = ".".join(str(part) for part in parts) or (where if where == "body" else "")
         messages.append(
             f"{location}: {problem.get('msg', 'invalid')}" if location else problem.get("msg", "")
         )
