@@ -54,6 +54,20 @@ class BadApiKeyError(PolicyQAError):
         super().__init__("missing or wrong X-API-Key header")
 
 
+class MissingReadKeyError(PolicyQAError):
+    """Read keys are configured and the request has no well-formed ``Authorization: Bearer <key>``."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
+
+
+class WrongReadKeyError(PolicyQAError):
+    """The Bearer key is none of the configured read keys."""
+
+    def __init__(self) -> None:
+        super().__init__("Authorization failed")
+
+
 class UnsupportedFileTypeError(PolicyQAError):
     """An upload whose file type the parser does not handle."""
 
@@ -88,6 +102,8 @@ STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     NothingToIndexError: 422,
     UnknownIdError: 404,
     BadApiKeyError: 401,
+    MissingReadKeyError: 401,
+    WrongReadKeyError: 401,
     WritesDisabledError: 403,
     PayloadTooLargeError: 413,
     UnsupportedFileTypeError: 415,
