@@ -1,11 +1,12 @@
 """Admission control: bounded work in flight, so that no burst of expensive requests can take the server
 down or stall its health checks.
 
-Heavy requests (``GET /search``, ``POST /ask``) run at most ``POLICYQA_MAX_CONCURRENT_REQUESTS`` at a time;
-up to ``POLICYQA_MAX_QUEUED_REQUESTS`` more wait for a slot — on the event loop, holding no worker
-thread — and any beyond that are answered at once with 503 and ``Retry-After``. A request that is still
-waiting when its time budget (``POLICYQA_REQUEST_BUDGET_SECONDS``, from arrival) runs out gets the same
-503; the budget then travels with the request (``request.state.deadline``) for the work to check.
+Heavy requests (``GET /search``, ``POST /ask``, ``POST /retrieval``) run at most
+``POLICYQA_MAX_CONCURRENT_REQUESTS`` at a time; up to ``POLICYQA_MAX_QUEUED_REQUESTS`` more wait for a slot —
+on the event loop, holding no worker thread — and any beyond that are answered at once with 503 and
+``Retry-After``. A request that is still waiting when its time budget (``POLICYQA_REQUEST_BUDGET_SECONDS``,
+from arrival) runs out gets the same 503; the budget then travels with the request
+(``request.state.deadline``) for the work to check.
 Writes (``POST``/``DELETE /documents``) take turns behind the index's writer lock; at most
 ``POLICYQA_MAX_PENDING_WRITES`` may be in flight. Everything else (``/health``, ``/ready``, lookups,
 ``/metrics``) is never queued.
@@ -27,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policyqa.service.budget import Deadline
 from policyqa.service.errors import OverloadedError
 
-HEAVY_ROUTES = frozenset({("GET", "/search"), ("POST", "/ask")})
+HEAVY_ROUTES = frozenset({("GET", "/search"), ("POST", "/ask"), ("POST", "/retrieval")})
 WRITE_PATH = "/documents"
 
 
