@@ -12,12 +12,17 @@ import httpx
 import pytest
 
 from policyqa.eval.server import free_port, policyqa_command
+from policyqa.service.dify import dify_score
 
 from .conftest import Server, hermetic_env, serving
 
 KEYS = ("dify-key-0123456789", "second-key-abcdefgh")
 WRONG_KEY = "not-the-key-ZYXWVUT"
-KNOWLEDGE_BASES = {"suzhou": {"region": "苏州"}, "opinions": {"doc_type": "意见"}}
+KNOWLEDGE_BASES = {
+    "suzhou": {"region": "苏州"},
+    "opinions": {"doc_type": "意见"},
+    "gone": {"document_id": "no-such-document"},  # a preset naming a document no longer indexed
+}
 RENT_QUESTION = "人才公寓的租金怎么确定？"
 BROAD_QUERY = "人才支持政策"  # matches clauses of both documents
 RECORD_METADATA = {
@@ -92,6 +97,15 @@ def records(client: httpx.Client, request: dict) -> list[dict]:
     response = retrieve(client, request)
     assert response.status_code == 200, response.text
     return response.json()["records"]
+
+
+@pytest.mark.parametrize("threshold", [0.0213, 0.3, 0.9])
+def test_the_score_is_monotone_in_relevance_with_the_answer_threshold_at_a_half(threshold: float):
+    relevances = [i / 1000 for i in range(1001)]
+    scores = [dify_score(relevance, threshold) for relevance in relevances]
+    assert scores == sorted(scores) and scores[0] == 0.0 and scores[-1] == 1.0
+    assert dify_score(threshold, threshold) == 0.5
+    assert dify_score(threshold * 0.9, threshold) < 0.5 < dify_score(min(threshold * 1.1, 1), threshold)
 
 
 def test_records_carry_every_field_of_the_contract(dify: DifyServer):
@@ -217,14 +231,17 @@ def test_knowledge_bases_are_filter_presets(dify: DifyServer):
             ),
         )
         unknown = retrieve(client, body(knowledge_id="beijing"))
+        gone = retrieve(client, body(knowledge_id="gone"))
     assert suzhou and {record["metadata"]["region"] for record in suzhou} == {"苏州市"}
     assert opinions and {record["metadata"]["document_id"] for record in opinions} == {dify.seed_id}
     assert narrowed == []  # a condition narrows the preset
     assert unknown.status_code == 404
     assert unknown.json() == {
         "error_code": 2001,
-        "error_msg": "knowledge base 'beijing' does not exist (known: default, opinions, suzhou)",
+        "error_msg": "knowledge base 'beijing' does not exist (known: default, gone, opinions, suzhou)",
     }
+    assert gone.status_code == 404
+    assert gone.json() == {"error_code": 404, "error_msg": "no document with id 'no-such-document'"}
 
 
 @pytest.mark.parametrize(
