@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from policyqa.corpus.model import Document
 from policyqa.errors import PolicyQAError
@@ -319,6 +320,10 @@ class DifyRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError as error:
                 return _dify_error(400, 400, validation_message(error))
+            except HTTPException as error:  # 400: a body FastAPI cannot read (not UTF-8); 413 stays as is
+                if error.status_code != 400:
+                    raise
+                return _dify_error(400, 400, str(error.detail))
             except PolicyQAError as error:
                 status, code = DIFY_ERRORS.get(type(error), (None, None))
                 if status is None:

@@ -342,6 +342,7 @@ def test_without_read_keys_retrieval_is_open(server: Server):
         ),
         ([body()], "Input should be a valid dictionary"),
         (b"{not json", "JSON decode error"),
+        (b'{"query": "\x83"}', "There was an error parsing the body"),  # not UTF-8
     ],
 )
 def test_bad_input_is_a_400_never_a_500(dify: DifyServer, content, message):
