@@ -112,7 +112,7 @@ class Catalogue:
             if bound is not None and not _is_iso_date(bound):
                 raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
         allowed_documents = np.array(
-            [_passes(document, filters) for document in self._document_list], dtype=bool
+            [passes(document, filters) for document in self._document_list], dtype=bool
         )
         return allowed_documents[self._passage_document]
 
@@ -128,7 +128,10 @@ def _is_iso_date(text: str) -> bool:
     return True
 
 
-def _passes(document: Document, filters: SearchFilters) -> bool:
+def passes(document: Document, filters: SearchFilters) -> bool:
+    """Whether ``document`` passes ``filters`` (what a filtered search keeps)."""
+    if filters.document_ids is not None and document.id not in filters.document_ids:
+        return False
     if any(
         wanted is not None and wanted != actual
         for wanted, actual in (

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 
 from policyqa.corpus.model import listed_metadata
 from policyqa.indexer.errors import ConfigurationError
-from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters, filter_fields
 from policyqa.indexer.settings import IndexSettings, load_settings
 from policyqa.indexer.vector_store import ANN_TYPES
 
@@ -51,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """The metadata filter options (one per ``SearchFilters`` field) and ``--home-region``."""
-    for entry in fields(SearchFilters):
+    for entry in filter_fields():
         flag = entry.metadata["flag"] or "--" + entry.name.replace("_", "-")
         metavar = "YYYY-MM-DD" if entry.metadata["is_date"] else None
         parser.add_argument(flag, dest=entry.name, metavar=metavar, help=entry.metadata["help"])
@@ -64,7 +63,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
     """The filters given on the command line."""
-    return SearchFilters(**{entry.name: getattr(args, entry.name) for entry in fields(SearchFilters)})
+    return SearchFilters(**{entry.name: getattr(args, entry.name) for entry in filter_fields()})
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:

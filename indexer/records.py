@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from functools import cached_property
 from typing import Any, Literal
 
@@ -27,9 +27,11 @@ def _filter(help: str, example: str, *, flag: str | None = None, is_date: bool =
 @dataclass(frozen=True)
 class SearchFilters:
     """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive;
-    ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省).
+    ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省);
+    ``document_ids`` keeps only these documents (a set chosen by a condition richer than the other fields).
 
-    Defined here once: the CLI's filter options and the API's filter parameters derive from these fields."""
+    Defined here once: the CLI's filter options and the API's filter parameters derive from the fields set by
+    name (``filter_fields``)."""
 
     document_id: str | None = _filter(
         "only clauses of this document (its id)", "f0e25f4cd2aa2725", flag="--document"
@@ -43,6 +45,12 @@ class SearchFilters:
     date_to: str | None = _filter(
         "only documents dated on or before (yyyy-mm-dd)", "2018-12-31", is_date=True
     )
+    document_ids: frozenset[str] | None = field(default=None, metadata={"named": False})
+
+
+def filter_fields() -> tuple[Field, ...]:
+    """The filters set by name: the CLI's options and the API's parameters (``document_ids`` is not one)."""
+    return tuple(entry for entry in fields(SearchFilters) if entry.metadata.get("named", True))
 
 
 class Query:

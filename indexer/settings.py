@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsConfigDict, SettingsError
 
 from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.fusion import FUSION_STRATEGIES
@@ -135,3 +135,5 @@ def load_settings(settings_class: type[Settings] = IndexSettings, **overrides: o
             for problem in error.errors()
         )
         raise ConfigurationError(f"invalid setting: {problems}") from None
+    except SettingsError as error:  # a value that must be JSON and is not
+        raise ConfigurationError(f"invalid setting: {error}: {error.__cause__}") from None

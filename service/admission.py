@@ -1,7 +1,8 @@
 """Admission control: bounded work in flight, so that no burst of expensive requests can take the server
 down or stall its health checks.
 
-Heavy requests (``GET /search``, ``POST /ask``, ``POST /v1/chat/completions``) run at most
+Heavy requests (``GET /search``, ``POST /ask``, ``POST /v1/chat/completions``,
+``POST /retrieval``) run at most
 ``POLICYQA_MAX_CONCURRENT_REQUESTS`` at a time; up to ``POLICYQA_MAX_QUEUED_REQUESTS`` more wait for a
 slot — on the event loop, holding no worker thread — and any beyond that are answered at once with 503 and
 ``Retry-After``. A request that is still waiting when its time budget (``POLICYQA_REQUEST_BUDGET_SECONDS``,
@@ -27,7 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policyqa.service.budget import Deadline
 from policyqa.service.errors import OverloadedError, error_response
 
-HEAVY_ROUTES = frozenset({("GET", "/search"), ("POST", "/ask"), ("POST", "/v1/chat/completions")})
+HEAVY_ROUTES = frozenset(
+    {("GET", "/search"), ("POST", "/ask"), ("POST", "/v1/chat/completions"), ("POST", "/retrieval")}
+)
 WRITE_PATH = "/documents"
 
 

@@ -17,7 +17,7 @@ from policyqa.service.errors import install_error_handlers
 from policyqa.service.limits import BodySizeLimit
 from policyqa.service.metrics import ServiceMetrics
 from policyqa.service.middleware import REQUEST_ID_HEADER, AllowOptions, RequestContext
-from policyqa.service.routes import ask, chat, clauses, documents, health, page, search
+from policyqa.service.routes import ask, chat, clauses, documents, health, page, retrieval, search
 from policyqa.service.routes.page import STATIC_DIR
 from policyqa.service.settings import ServiceSettings, load_settings
 from policyqa.service.state import ServiceState
@@ -28,6 +28,7 @@ DESCRIPTION = """政策文件条款级检索与问答。
 * `GET /search` 条款检索（关键词 BM25、语义向量或混合），带高亮；
 * `POST /ask` 抽取式问答，答案逐句引用原文条款（可带对话历史追问）；
 * `POST /v1/chat/completions`、`GET /v1/models` 兼容 OpenAI 的对话接口，可作为聊天机器人后端；
+* `POST /retrieval` Dify 外部知识库接口（`Authorization: Bearer`，见 POLICYQA_READ_API_KEYS）；
 * `GET /clauses/{id}`、`GET /documents`、`GET /documents/{id}` 浏览条款与文件；
 * `POST /documents`、`DELETE /documents/{id}` 增量更新索引（需 `X-API-Key`）。
 """
@@ -50,7 +51,7 @@ def create_app(settings: ServiceSettings | None = None, *, embedder: Embedder | 
     app = FastAPIOffline(title="policyqa", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = state
     install_error_handlers(app)
-    for module in (search, ask, chat, clauses, documents, health, page):
+    for module in (search, ask, chat, retrieval, clauses, documents, health, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Middleware, innermost first (each add_middleware wraps the ones before): admission control sees only
@@ -68,7 +69,7 @@ def create_app(settings: ServiceSettings | None = None, *, embedder: Embedder | 
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         )
     app.add_middleware(RequestContext)

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import Answerer
 from policyqa.service.budget import Deadline
-from policyqa.service.errors import BadApiKeyError, WritesDisabledError
+from policyqa.service.errors import (
+    BadApiKeyError,
+    MissingReadKeyError,
+    WritesDisabledError,
+    WrongReadKeyError,
+)
 from policyqa.service.live_index import LiveIndex
 from policyqa.service.metrics import ServiceMetrics
 from policyqa.service.settings import ServiceSettings
 from policyqa.service.state import ServiceState
+
+logger = logging.getLogger(__name__)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -63,6 +72,46 @@ def require_api_key(
         raise BadApiKeyError()
 
 
+# Declared in OpenAPI (components.securitySchemes.HTTPBearer), so OpenAPI tool servers ask for a key
+bearer = HTTPBearer(
+    auto_error=False, description="one of POLICYQA_READ_API_KEYS; not needed when none is configured"
+)
+
+
+def require_read_key(
+    request: Request,
+    settings: Annotated[ServiceSettings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """Read access for machines: open when POLICYQA_READ_API_KEYS is unset; otherwise MissingReadKeyError
+    without a well-formed ``Authorization: Bearer <key>`` and WrongReadKeyError for a key that is none of
+    them. Every configured key is compared, each in constant time; keys are never logged."""
+    keys = settings.read_api_keys
+    if not keys:
+        return
+    if credentials is None:
+        _refused(request, "missing or malformed Authorization header")
+        raise MissingReadKeyError()
+    given = credentials.credentials.encode()
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given, key.get_secret_value().encode())
+    if not matched:
+        _refused(request, "wrong key")
+        raise WrongReadKeyError()
+
+
+def _refused(request: Request, reason: str) -> None:
+    logger.info(
+        "read key refused",
+        extra={
+            "path": request.url.path,
+            "reason": reason,
+            "request_id": getattr(request.state, "request_id", None),
+        },
+    )
+
+
 StateDep = Annotated[ServiceState, Depends(get_state)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 LiveDep = Annotated[LiveIndex, Depends(get_live)]
@@ -72,3 +121,4 @@ AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 DeadlineDep = Annotated[Deadline | None, Depends(get_deadline)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 WriteAccess = Depends(require_api_key)
+ReadAccess = Depends(require_read_key)

@@ -56,6 +56,20 @@ class BadApiKeyError(PolicyQAError):
         super().__init__("missing or wrong X-API-Key header")
 
 
+class MissingReadKeyError(PolicyQAError):
+    """Read keys are configured and the request has no well-formed ``Authorization: Bearer <key>``."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
+
+
+class WrongReadKeyError(PolicyQAError):
+    """The Bearer key is none of the configured read keys."""
+
+    def __init__(self) -> None:
+        super().__init__("Authorization failed")
+
+
 class UnsupportedFileTypeError(PolicyQAError):
     """An upload whose file type the parser does not handle."""
 
@@ -96,6 +110,8 @@ STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     NothingToIndexError: 422,
     UnknownIdError: 404,
     BadApiKeyError: 401,
+    MissingReadKeyError: 401,
+    WrongReadKeyError: 401,
     WritesDisabledError: 403,
     PayloadTooLargeError: 413,
     UnsupportedFileTypeError: 415,
@@ -200,9 +216,8 @@ def validation_message(error: RequestValidationError) -> str:
     """``field: problem`` for each invalid input, e.g. ``k: Input should be less than or equal to 100``."""
     messages = []
     for problem in error.errors():
-        location = ".".join(
-            str(part) for part in problem.get("loc", ()) if part not in ("query", "body", "path", "header")
-        )
+        where, *parts = problem.get("loc", ()) or ("",)  # where: query, body, path or header
+        location = ".".join(str(part) for part in parts) or (where if where == "body" else "")
         messages.append(
             f"{location}: {problem.get('msg', 'invalid')}" if location else problem.get("msg", "")
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from datetime import date
 from typing import Annotated, Any, Literal, get_type_hints
 
@@ -20,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
-from policyqa.indexer.records import MAX_K, Retrieval, SearchFilters, SearchMode
+from policyqa.indexer.records import MAX_K, Retrieval, SearchFilters, SearchMode, filter_fields
 from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer, Grounding
 from policyqa.text import is_well_formed
 
@@ -119,7 +118,7 @@ def _filter_fields() -> dict[str, Any]:
             IsoDate | None if entry.metadata["is_date"] else Text | None,
             Field(default=None, description=entry.metadata["help"], examples=[entry.metadata["example"]]),
         )
-        for entry in fields(SearchFilters)
+        for entry in filter_fields()
     }
 
 
@@ -128,7 +127,7 @@ class _FiltersBase(BaseModel):
 
     def to_search_filters(self) -> SearchFilters | None:
         """The indexer's filters (None when nothing is constrained); InvalidQueryError on a reversed range."""
-        values = self.model_dump(include={entry.name for entry in fields(SearchFilters)})
+        values = self.model_dump(include={entry.name for entry in filter_fields()})
         if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
             raise InvalidQueryError(f"date_from {values['date_from']} is after date_to {values['date_to']}")
         filters = SearchFilters(

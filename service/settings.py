@@ -7,10 +7,14 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.settings import load_settings as load_index_settings
 from policyqa.service.admission import AdmissionLimits
 from policyqa.service.answers import ANSWERERS
+from policyqa.service.schemas import Filters
+
+DEFAULT_KNOWLEDGE_ID = "default"  # the knowledge_id of the whole index
 
 
 class ServiceSettings(IndexSettings):
@@ -19,6 +23,15 @@ class ServiceSettings(IndexSettings):
     host: str = Field(default="127.0.0.1", description="interface uvicorn binds to")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port uvicorn listens on")
     api_key: str | None = Field(default=None, description="X-API-Key for POST/DELETE /documents; unset = off")
+    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[],
+        description="comma-separated keys accepted as Authorization: Bearer by POST /retrieval; unset = open",
+    )
+    knowledge_bases: dict[str, Filters] = Field(
+        default={},
+        description='JSON: knowledge_id → filter preset for POST /retrieval, e.g. {"jiangsu-policies": '
+        '{"region": "江苏"}}; "default" (the whole index) is always there',
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=[], description="comma-separated origins allowed to call the API from a browser"
     )
@@ -104,12 +117,25 @@ class ServiceSettings(IndexSettings):
             raise ValueError("answerer 'llm' needs POLICYQA_LLM_BASE_URL and POLICYQA_LLM_MODEL")
         return self
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "read_api_keys", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        """``POLICYQA_CORS_ORIGINS`` is a comma-separated list of origins."""
+    def _split_commas(cls, value: object) -> object:
+        """``POLICYQA_CORS_ORIGINS`` and ``POLICYQA_READ_API_KEYS`` are comma-separated lists."""
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("knowledge_bases")
+    @classmethod
+    def _valid_presets(cls, value: dict[str, Filters]) -> dict[str, Filters]:
+        """Presets other than ``default``, each a valid filter (no reversed date range)."""
+        if DEFAULT_KNOWLEDGE_ID in value:
+            raise ValueError(f"{DEFAULT_KNOWLEDGE_ID!r} is the whole index and cannot be redefined")
+        for knowledge_id, preset in value.items():
+            try:
+                preset.to_search_filters()
+            except InvalidQueryError as error:
+                raise ValueError(f"{knowledge_id}: {error}") from None
         return value
 
 

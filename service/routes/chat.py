@@ -34,7 +34,7 @@ from policyqa.service.chat_schemas import (
     usage_of,
 )
 from policyqa.service.conversation import Turn, ask_in_conversation, check_conversation, split_conversation
-from policyqa.service.deps import DeadlineDep, IndexDep, SettingsDep, StateDep
+from policyqa.service.deps import DeadlineDep, IndexDep, ReadAccess, SettingsDep, StateDep
 from policyqa.service.errors import UnknownModelError, error_response, status_of, without_paths
 from policyqa.service.schemas import ERROR_DESCRIPTIONS, AskResponse
 from policyqa.service.settings import ServiceSettings
@@ -64,7 +64,11 @@ def served_models(state: ServiceState) -> list[str]:
 
 
 @router.get(
-    "/v1/models", operation_id="list_models", response_model=ModelList, responses=openai_error_responses()
+    "/v1/models",
+    operation_id="list_models",
+    response_model=ModelList,
+    dependencies=[ReadAccess],
+    responses=openai_error_responses(401),
 )
 async def list_models(state: StateDep) -> ModelList:
     """The models: ``policyqa-extractive`` (always) and ``policyqa-llm`` (with an upstream LLM)."""
@@ -75,9 +79,10 @@ async def list_models(state: StateDep) -> ModelList:
     "/v1/chat/completions",
     operation_id="chat_completions",
     response_model=ChatCompletion,
+    dependencies=[ReadAccess],
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-        **openai_error_responses(404, 413, 503),
+        **openai_error_responses(401, 404, 413, 503),
     },
 )
 def chat_completions(

@@ -130,6 +130,18 @@ def test_search_inside_one_document(tiny_index: PolicyIndex, mode: str) -> None:
         tiny_index.search(query, mode=mode, filters=SearchFilters(document_id="missing"))
 
 
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_search_inside_a_set_of_documents(tiny_index: PolicyIndex, mode: str) -> None:
+    notice = next(document for document in tiny_index.documents() if document.doc_type == "通知")
+    other = next(document for document in tiny_index.documents() if document.doc_type != "通知")
+    chosen = frozenset({notice.id, other.id})
+    inside = tiny_index.search("防汛", mode=mode, k=20, filters=SearchFilters(document_ids=chosen))
+    assert notice.id in {hit.document.id for hit in inside} <= chosen
+    assert tiny_index.search("防汛", mode=mode, filters=SearchFilters(document_ids=frozenset())) == []
+    both = SearchFilters(doc_type="通知", document_ids=frozenset({other.id}))  # every field applies
+    assert tiny_index.search("防汛", mode=mode, filters=both) == []
+
+
 @pytest.mark.parametrize(
     ("query", "mode", "k", "message"),
     [

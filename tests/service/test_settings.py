@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policyqa.indexer.errors import ConfigurationError
+from policyqa.indexer.records import SearchFilters
 from policyqa.service.settings import load_settings
 
 
@@ -13,7 +14,12 @@ def test_environment_values_are_read(monkeypatch, tmp_path):
     monkeypatch.setenv("POLICYQA_CORS_ORIGINS", "https://portal.gov.cn, http://intranet.example ,")
     monkeypatch.setenv("POLICYQA_API_KEY", "secret")
     monkeypatch.setenv("POLICYQA_ANSWER_MIN_RELEVANCE", "0.4")
+    monkeypatch.setenv("POLICYQA_READ_API_KEYS", " key-one,key-two ,,")
+    monkeypatch.setenv("POLICYQA_KNOWLEDGE_BASES", '{"jiangsu-policies": {"region": "江苏"}}')
     settings = load_settings(port=9000)
+    assert [key.get_secret_value() for key in settings.read_api_keys] == ["key-one", "key-two"]
+    assert "key-one" not in repr(settings)  # keys never show in a printed or logged settings object
+    assert settings.knowledge_bases["jiangsu-policies"].to_search_filters() == SearchFilters(region="江苏")
     assert settings.cors_origins == ["https://portal.gov.cn", "http://intranet.example"]
     assert settings.api_key == "secret"
     assert settings.answer_min_relevance == 0.4
@@ -24,6 +30,8 @@ def test_environment_values_are_read(monkeypatch, tmp_path):
 def test_defaults_are_safe(monkeypatch, tmp_path):
     for name in (
         "POLICYQA_API_KEY",
+        "POLICYQA_READ_API_KEYS",
+        "POLICYQA_KNOWLEDGE_BASES",
         "POLICYQA_CORS_ORIGINS",
         "POLICYQA_ANSWER_MIN_RELEVANCE",
         "POLICYQA_HOST",
@@ -34,6 +42,7 @@ def test_defaults_are_safe(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env here
     settings = load_settings()
     assert settings.api_key is None and settings.cors_origins == []
+    assert settings.read_api_keys == [] and settings.knowledge_bases == {}  # /retrieval open, whole index
     assert settings.host == "127.0.0.1"
     assert settings.answer_min_relevance is None  # the threshold fitted with the relevance model
     assert not settings.llm_configured and settings.llm_api_key is None
@@ -56,6 +65,18 @@ def test_defaults_are_safe(monkeypatch, tmp_path):
         ),
         ("POLICYQA_LLM_TIMEOUT", "0", "POLICYQA_LLM_TIMEOUT: Input should be greater than 0"),
         ("POLICYQA_ANSWERER", "llm", "answerer 'llm' needs POLICYQA_LLM_BASE_URL and POLICYQA_LLM_MODEL"),
+        (
+            "POLICYQA_KNOWLEDGE_BASES",
+            '{"jiangsu": {"regoin": "江苏"}}',
+            "POLICYQA_KNOWLEDGE_BASES_JIANGSU_REGOIN: Extra inputs are not permitted",
+        ),
+        ("POLICYQA_KNOWLEDGE_BASES", '{"default": {}}', "'default' is the whole index"),
+        (
+            "POLICYQA_KNOWLEDGE_BASES",
+            '{"old": {"date_from": "2020-01-01", "date_to": "2019-01-01"}}',
+            "old: date_from 2020-01-01 is after date_to 2019-01-01",
+        ),
+        ("POLICYQA_KNOWLEDGE_BASES", "jiangsu=江苏", '"knowledge_bases".*Expecting value'),
     ],
 )
 def test_invalid_values_name_the_variable(monkeypatch, variable, value, message):
