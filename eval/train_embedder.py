@@ -59,6 +59,7 @@ from policyqa.indexer.model_loading import (
     ADAPTER_MARKER,
     FINGERPRINT_DECIMALS,
     adapter_fingerprint,
+    adapter_folder,
 )
 from policyqa.indexer.settings import NO_ADAPTER, IndexSettings
 
@@ -246,8 +247,8 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     queries = load_queries(config.queries)
     train_queries, validation_queries = select(queries, split, "train"), select(queries, split, "validation")
 
-    if settings.adapter != NO_ADAPTER:
-        logger.warning("POLICYQA_ADAPTER is ignored: training starts from the base model")
+    if adapter_folder(settings) is not None:
+        logger.warning("the configured adapter is left out: training starts from the bare base model")
     base_settings = settings.model_copy(update={"adapter": NO_ADAPTER})
     index = PolicyIndex.load(config.index_dir, base_settings)
     labelled = LabelledIndex(index)

