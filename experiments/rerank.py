@@ -10,7 +10,8 @@ candidates per retriever, fused, stepped back), its top max(N) clauses are score
 (a pointwise score does not depend on the other candidates), and for each N the top N are put in score order
 above the unchanged rest, judged like ``policyqa eval`` (``--depths`` picks the N). The latency is the
 re-rank stage alone, timed per question at N = 10, 20, 50 after a warm-up (``policyqa bench``'s
-``rerank_latencies``) on the first ``--latency-questions``. Prints two Markdown tables: the numbers behind
+``rerank_latencies``) on the first ``--latency-questions``. ``--every-question`` takes the whole file
+instead of its validation part (the seed questions). Prints two Markdown tables: the numbers behind
 docs/decisions/2026-12-01-reranker.md.
 """
 
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--split-file", type=Path, default=STARD_SPLIT, help="split (default: STARD's)")
     parser.add_argument(
+        "--every-question",
+        action="store_true",
+        help="all questions of the file instead of its validation part (question sets never trained on, "
+        "e.g. eval/data/seed_questions.jsonl)",
+    )
+    parser.add_argument(
         "--depths", default="10,20,50", help="the N whose re-ranked quality is measured (10,20,50)"
     )
     parser.add_argument("--latency-questions", type=int, default=60, help="questions timed at each N (60)")
@@ -80,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if settings.rerank != "on":
             raise PolicyQAError("set POLICYQA_RERANK=on (and POLICYQA_RERANK_MODEL) to measure a re-ranker")
-        queries = select(load_queries(args.queries), load_split(args.split_file), "validation")
+        queries = load_queries(args.queries)
+        if not args.every_question:
+            queries = select(queries, load_split(args.split_file), "validation")
         index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     except PolicyQAError as error:
         print(f"rerank: error: {error}", file=sys.stderr)
