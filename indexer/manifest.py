@@ -29,12 +29,15 @@ def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: I
     """IndexMismatchError (naming both models and the fix) unless ``embedder`` built the index."""
     if (manifest.get("model"), manifest.get("dimension")) == (embedder.model_id, embedder.dimension):
         return
+    if embedder.model_id.startswith(f"{manifest.get('model')}+lora@"):  # built before the adapter applied
+        other_way = "or set POLICYQA_ADAPTER=none to search it with the bare base model"
+    else:
+        other_way = f"or set POLICYQA_MODEL={manifest.get('model_setting')}"
     raise IndexMismatchError(
         f"index at {index_dir} was built with model {manifest.get('model')} "
         f"(dim {manifest.get('dimension')}); "
         f"configured model is {embedder.model_id} (dim {embedder.dimension}); rebuild with "
-        f"`policyqa index PATH --index-dir {index_dir} --model {settings.model}` "
-        f"or set POLICYQA_MODEL={manifest.get('model_setting')}"
+        f"`policyqa index PATH --index-dir {index_dir} --model {settings.model}` {other_way}"
     )
 
 

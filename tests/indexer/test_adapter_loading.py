@@ -14,6 +14,7 @@ import pytest
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
+from policyqa.indexer.index import build_index
 from policyqa.indexer.model_loading import (
     ADAPTER_MARKER,
     SHIPPED_ADAPTER,
@@ -143,3 +144,14 @@ def test_the_shipped_adapter_loads_and_matches_its_fingerprint(base_settings, ba
     assert tuned.model_id == f"{base_embedder.model_id}+lora@{adapter_digest(SHIPPED_ADAPTER)[:12]}"
     shipped_bytes = sum(path.stat().st_size for path in SHIPPED_ADAPTER.iterdir())
     assert shipped_bytes <= 25 * 1024 * 1024
+
+
+def test_an_index_built_before_the_default_adapter_names_both_fixes(
+    base_embedder, base_settings, embedder, index_settings, seed_document, tmp_path
+):
+    index_dir = tmp_path / "base-index"
+    build_index([seed_document], index_dir, base_settings, embedder=base_embedder, progress=False)
+    with pytest.raises(IndexMismatchError) as raised:
+        PolicyIndex.load(index_dir, index_settings, embedder=embedder)
+    assert "rebuild with `policyqa index PATH" in str(raised.value)
+    assert "POLICYQA_ADAPTER=none" in str(raised.value)
