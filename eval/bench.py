@@ -8,14 +8,11 @@ flattered or inflated by what this process already holds.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import platform
-import resource
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +21,9 @@ from tqdm import tqdm
 from policyqa.eval.errors import EvalError
 from policyqa.eval.files import directory_size
 from policyqa.eval.metrics import percentile
+from policyqa.eval.peer import peer_lines, run_txtai
 from policyqa.eval.queries import load_queries
+from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
 from policyqa.indexer.index import MIN_CANDIDATES
@@ -48,6 +47,7 @@ class BenchConfig:
     duration: float = 10.0
     http: bool = True
     fresh_cache: bool = False  # build with an empty embedding cache (honest throughput)
+    peer: str | None = None  # also index PATHS with this peer (eval/peer.py) and compare; implies fresh_cache
 
 
 def machine() -> dict:
@@ -63,10 +63,6 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def _build_child(paths: tuple[Path, ...], index_dir: Path, home: Path | None) -> dict:
@@ -89,7 +85,8 @@ def _build_child(paths: tuple[Path, ...], index_dir: Path, home: Path | None) ->
         "model_load_s": model_seconds,
         "build_s": build_seconds,
         "clauses_per_s": manifest["clauses"] / build_seconds,
-        "peak_rss_mib": _peak_rss_mib(),
+        "passages_per_s": manifest["passages"] / build_seconds,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -104,7 +101,7 @@ def _load_child(index_dir: Path, question: str) -> dict:
         started = time.perf_counter()
         index.search(question, mode=mode, k=10)
         first_query_ms[mode] = (time.perf_counter() - started) * 1000
-    return {"load_s": load_seconds, "first_query_ms": first_query_ms, "peak_rss_mib": _peak_rss_mib()}
+    return {"load_s": load_seconds, "first_query_ms": first_query_ms, "peak_rss_mib": peak_rss_mib()}
 
 
 @contextlib.contextmanager
@@ -121,33 +118,17 @@ def _build_home(settings: IndexSettings, *, fresh: bool) -> Iterator[Path | None
         yield home
 
 
-def _in_fresh_process(function, *args) -> dict:
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
-
-
 def query_latencies(
     index: PolicyIndex, questions: list[str], modes: tuple[str, ...], *, k: int = 10
 ) -> dict[str, dict]:
-    """Steady-state in-process latency of every question per mode: p50/p95/p99 in ms.
-
-    Each mode first runs every question once untimed: the model's kernels are prepared per input length,
-    so a first pass is slower than what a warmed-up server sees (``cold_load`` reports the first query).
-    """
-    latencies = {}
-    for mode in modes:
-        for question in tqdm(questions, desc=f"warm-up {mode}", unit="q"):
-            index.search(question, mode=mode, k=k)
-        timings = []
-        for question in tqdm(questions, desc=f"bench {mode}", unit="q"):
-            started = time.perf_counter()
-            index.search(question, mode=mode, k=k)
-            timings.append((time.perf_counter() - started) * 1000)
-        latencies[mode] = {
-            "queries": len(timings),
-            **{f"latency_ms_p{q}": percentile(timings, q) for q in (50, 95, 99)},
-        }
-    return latencies
+    """Steady-state in-process latency of every question per mode (``timed_searches``: an untimed pass
+    first; ``cold_load`` reports the first query)."""
+    return {
+        mode: timed_searches(
+            lambda question, mode=mode: index.search(question, mode=mode, k=k), questions, label=mode
+        )
+        for mode in modes
+    }
 
 
 def rerank_latencies(
@@ -193,10 +174,14 @@ def run_bench(config: BenchConfig) -> dict:
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
     result: dict = {"machine": machine(), "index_dir": str(index_dir)}
+    if config.peer and not config.paths:
+        raise EvalError(
+            f"--peer {config.peer} needs PATHS: the peer indexes the documents the bench builds from"
+        )
     if config.paths:
-        with _build_home(settings, fresh=config.fresh_cache) as home:
-            result["build"] = _in_fresh_process(_build_child, config.paths, index_dir, home)
-    result["cold_load"] = _in_fresh_process(_load_child, index_dir, questions[0])
+        with _build_home(settings, fresh=config.fresh_cache or config.peer is not None) as home:
+            result["build"] = in_fresh_process(_build_child, config.paths, index_dir, home)
+    result["cold_load"] = in_fresh_process(_load_child, index_dir, questions[0])
     result["index"] = {"size_mib": directory_size(current_version(index_dir)) / MIB}
     index = PolicyIndex.load(index_dir, settings)
     result["index"].update(documents=index.manifest["documents"], clauses=index.manifest["clauses"])
@@ -204,6 +189,8 @@ def run_bench(config: BenchConfig) -> dict:
     if settings.rerank != "off":
         result["rerank"] = rerank_latencies(index, questions)
     del index
+    if config.peer:
+        result["peer"] = run_txtai(result, config.paths, questions, config.modes, settings.ann)
     if config.http:
         result["http"] = _http_bench(index_dir, questions, config)
     return result
@@ -263,6 +250,8 @@ def bench_table(result: dict) -> str:
         )
     if "rerank" in result:
         lines += rerank_lines(result["rerank"])
+    if "peer" in result:
+        lines += peer_lines(result["peer"])
     if "http" in result:
         lines += [
             "",

@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
+from policyqa.eval.peer import PEERS
 from policyqa.eval.queries import SEED_QUESTIONS
 from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
 
@@ -82,6 +83,12 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP load test")
     parser.add_argument(
         "--fresh-cache", action="store_true", help="build with an empty embedding cache (embed every passage)"
+    )
+    parser.add_argument(
+        "--peer",
+        choices=PEERS,
+        help="also index PATHS with this library (same passages, model and prompts) and print its build, "
+        "load and query figures beside policyqa's, with ratios; implies --fresh-cache",
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.set_defaults(func=run_bench_command)
@@ -293,6 +300,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         duration=args.duration,
         http=not args.no_http,
         fresh_cache=args.fresh_cache,
+        peer=args.peer,
     )
     result = run_bench(config)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else bench_table(result))
