@@ -12,11 +12,9 @@ remain are listed in docs/evaluation.md.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from policyqa.eval.errors import EvalError
@@ -26,51 +24,18 @@ PEERS = ("txtai",)
 FAISS_COMPONENTS = {"flat": "IDMap,Flat", "hnsw": "IDMap,HNSW32", "ivf": "IVF,Flat"}  # policyqa's ann types
 K = 10
 
-# what each side-by-side row compares: (key, label, policyqa's value, the peer's value) per search mode
-COMPARED: tuple[tuple[str, str, Callable[[dict, str], float], Callable[[dict], float]], ...] = (
-    (
-        "build_s",
-        "build s",
-        lambda result, _mode: result["build"]["build_s"],
-        lambda peer: peer["build"]["build_s"],
-    ),
-    (
-        "passages_per_s",
-        "passages/s",
-        lambda result, _mode: result["build"]["passages_per_s"],
-        lambda peer: peer["build"]["passages_per_s"],
-    ),
-    (
-        "build_peak_rss_mib",
-        "build peak RSS MiB",
-        lambda result, _mode: result["build"]["peak_rss_mib"],
-        lambda peer: peer["build"]["peak_rss_mib"],
-    ),
-    (
-        "load_s",
-        "cold load s",
-        lambda result, _mode: result["cold_load"]["load_s"],
-        lambda peer: peer["load"]["load_s"],
-    ),
-    (
-        "load_peak_rss_mib",
-        "loaded peak RSS MiB",
-        lambda result, _mode: result["cold_load"]["peak_rss_mib"],
-        lambda peer: peer["load"]["peak_rss_mib"],
-    ),
-    (
-        "latency_ms_p50",
-        "query p50 ms",
-        lambda result, mode: result["query"][mode]["latency_ms_p50"],
-        lambda peer: peer["query"]["latency_ms_p50"],
-    ),
-    (
-        "latency_ms_p95",
-        "query p95 ms",
-        lambda result, mode: result["query"][mode]["latency_ms_p95"],
-        lambda peer: peer["query"]["latency_ms_p95"],
-    ),
+# each side-by-side figure: (key, label, section, field); the peer's value is peer[section][field], policyqa's
+# the same field of its build, cold load or (per mode) query
+COMPARED = (
+    ("build_s", "build s", "build", "build_s"),
+    ("passages_per_s", "passages/s", "build", "passages_per_s"),
+    ("build_peak_rss_mib", "build peak RSS MiB", "build", "peak_rss_mib"),
+    ("load_s", "cold load s", "load", "load_s"),
+    ("load_peak_rss_mib", "loaded peak RSS MiB", "load", "peak_rss_mib"),
+    ("latency_ms_p50", "query p50 ms", "query", "latency_ms_p50"),
+    ("latency_ms_p95", "query p95 ms", "query", "latency_ms_p95"),
 )
+POLICYQA_SECTIONS = {"build": "build", "load": "cold_load", "query": "query"}
 
 
 def txtai_version() -> str:
@@ -192,12 +157,6 @@ def _load_child(folder: Path, questions: list[str]) -> dict:
     return {"load": load, "query": query}
 
 
-@contextlib.contextmanager
-def _workspace() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="policyqa-peer-") as temporary:
-        yield Path(temporary)
-
-
 def run_txtai(
     result: dict,
     paths: tuple[Path, ...],
@@ -208,7 +167,8 @@ def run_txtai(
     """txtai's build, cold load and query figures per mode, each beside policyqa's from ``result`` (a bench
     result with ``build``, ``cold_load`` and ``query``) and their ratio txtai / policyqa."""
     version = txtai_version()
-    with _workspace() as workspace:
+    with tempfile.TemporaryDirectory(prefix="policyqa-peer-") as temporary:
+        workspace = Path(temporary)
         model = in_fresh_process(_export_child, workspace / "model")
         measured = {}
         for mode in modes:
@@ -217,7 +177,8 @@ def run_txtai(
             measured[mode] = {"build": build, **in_fresh_process(_load_child, folder, questions)}
     for mode, peer in measured.items():
         peer["compared"] = {
-            key: _comparison(policyqa(result, mode), txtai(peer)) for key, _label, policyqa, txtai in COMPARED
+            key: _comparison(_policyqa_value(result, section, field, mode), peer[section][field])
+            for key, _label, section, field in COMPARED
         }
     return {
         "name": "txtai",
@@ -228,13 +189,18 @@ def run_txtai(
     }
 
 
+def _policyqa_value(result: dict, section: str, field: str, mode: str) -> float:
+    measured = result[POLICYQA_SECTIONS[section]]
+    return (measured[mode] if section == "query" else measured)[field]
+
+
 def _comparison(policyqa: float, txtai: float) -> dict:
     return {"policyqa": policyqa, "txtai": txtai, "ratio": txtai / policyqa}
 
 
 def peer_lines(peer: dict) -> list[str]:
     """The side-by-side as Markdown lines: each figure per mode, policyqa's, the peer's and the ratio."""
-    labels = {key: label for key, label, _policyqa, _txtai in COMPARED}
+    labels = {key: label for key, label, _section, _field in COMPARED}
     lines = [
         "",
         f"Peer: {peer['name']} {peer['version']} on the same passages, model ({peer['model']}) and prompts, "
