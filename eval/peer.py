@@ -213,6 +213,12 @@ def peer_lines(peer: dict) -> list[str]:
         for mode, measured in peer["modes"].items():
             row = measured["compared"][key]
             lines.append(
-                f"| {label} | {mode} | {row['policyqa']:.1f} | {row['txtai']:.1f} | {row['ratio']:.2f} |"
+                f"| {label} | {mode} | {_figure(row['policyqa'])} | {_figure(row['txtai'])} "
+                f"| {_figure(row['ratio'])} |"
             )
     return lines
+
+
+def _figure(value: float) -> str:
+    """Three significant digits, whole numbers from 100 up (0.00263, 2.5, 17.4, 1,339)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
