@@ -1,5 +1,6 @@
 """``policyqa bench``: indexing throughput and peak memory, index size, cold load, query latency, the latency
-a configured re-ranker adds, HTTP load.
+a configured re-ranker adds, HTTP load; with a peer (``--peer txtai``, eval/peer.py) the same build, load and
+query figures of another library beside policyqa's.
 
 Building and cold loading run in fresh (spawned) processes, so their peak RSS and timings are not
 flattered or inflated by what this process already holds.
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from policyqa.eval.errors import EvalError
 from policyqa.eval.files import directory_size
 from policyqa.eval.metrics import percentile
-from policyqa.eval.peer import peer_lines, run_txtai
+from policyqa.eval.peer import peer_lines, run_txtai, txtai_version
 from policyqa.eval.queries import load_queries
 from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
@@ -170,14 +171,16 @@ def run_bench(config: BenchConfig) -> dict:
         raise EvalError(
             "building needs an explicit --index-dir (its index is replaced), e.g. /tmp/bench-index"
         )
+    if config.peer:
+        if not config.paths:
+            raise EvalError(
+                f"--peer {config.peer} needs PATHS: the peer indexes the documents the bench builds from"
+            )
+        txtai_version()  # installed? (before the build, not after it)
     settings = load_settings()
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
     result: dict = {"machine": machine(), "index_dir": str(index_dir)}
-    if config.peer and not config.paths:
-        raise EvalError(
-            f"--peer {config.peer} needs PATHS: the peer indexes the documents the bench builds from"
-        )
     if config.paths:
         with _build_home(settings, fresh=config.fresh_cache or config.peer is not None) as home:
             result["build"] = in_fresh_process(_build_child, config.paths, index_dir, home)
