@@ -20,6 +20,8 @@ from pathlib import Path
 from policyqa.eval.errors import EvalError
 from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 
+# the CLI imports PEERS: the indexer, corpus and txtai are imported inside the functions (most run in fresh
+# processes), so `policyqa` starts without them
 PEERS = ("txtai",)
 FAISS_COMPONENTS = {"flat": "IDMap,Flat", "hnsw": "IDMap,HNSW32", "ivf": "IVF,Flat"}  # policyqa's ann types
 K = 10
