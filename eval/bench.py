@@ -28,6 +28,7 @@ from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
 from policyqa.indexer.index import MIN_CANDIDATES
+from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
 from policyqa.indexer.store import current_version
@@ -120,10 +121,12 @@ def _build_home(settings: IndexSettings, *, fresh: bool) -> Iterator[Path | None
 
 
 def query_latencies(
-    index: PolicyIndex, questions: list[str], modes: tuple[str, ...], *, k: int = 10
+    index: PolicyIndex, questions: list[str], modes: tuple[str, ...], *, k: int = 10, cached: bool = False
 ) -> dict[str, dict]:
     """Steady-state in-process latency of every question per mode (``timed_searches``: an untimed pass
-    first; ``cold_load`` reports the first query)."""
+    first; ``cold_load`` reports the first query). Without ``cached`` the query-embedding cache is off, so
+    every timed query is embedded; with it, it holds every question: what repeated portal queries cost."""
+    index.embedder.query_cache = LRUCache(len(questions) if cached else 0)
     return {
         mode: timed_searches(
             lambda question, mode=mode: index.search(question, mode=mode, k=k), questions, label=mode
@@ -180,7 +183,7 @@ def run_bench(config: BenchConfig) -> dict:
     settings = load_settings()
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
-    result: dict = {"machine": machine(), "index_dir": str(index_dir)}
+    result: dict = {"machine": machine(), "index_dir": str(index_dir), "backend": settings.backend}
     if config.paths:
         with _build_home(settings, fresh=config.fresh_cache or config.peer is not None) as home:
             result["build"] = in_fresh_process(_build_child, config.paths, index_dir, home)
@@ -189,13 +192,14 @@ def run_bench(config: BenchConfig) -> dict:
     index = PolicyIndex.load(index_dir, settings)
     result["index"].update(documents=index.manifest["documents"], clauses=index.manifest["clauses"])
     result["query"] = query_latencies(index, questions, config.modes)
+    result["query_cached"] = query_latencies(index, questions, config.modes, cached=True)
     if settings.rerank != "off":
         result["rerank"] = rerank_latencies(index, questions)
     del index
     if config.peer:
         result["peer"] = run_txtai(result, config.paths, questions, config.modes, settings.ann)
     if config.http:
-        result["http"] = _http_bench(index_dir, questions, config)
+        result.update(_http_bench(index_dir, questions, config))
     return result
 
 
@@ -206,19 +210,23 @@ def _http_bench(index_dir: Path, questions: list[str], config: BenchConfig) -> d
         raise EvalError(
             f"the HTTP benchmark needs httpx ({error}); pip install httpx, or pass --no-http"
         ) from None
-    with running_server(index_dir) as base_url:
-        return {
-            endpoint: load_test(
-                base_url, endpoint, questions, concurrency=config.concurrency, duration=config.duration
-            ).as_dict()
-            for endpoint in ENDPOINTS
-        }
+    results: dict[str, dict] = {}
+    for key, cache_size in (("http", 0), ("http_cached", len(questions))):
+        with running_server(index_dir, settings={"POLICYQA_QUERY_CACHE_SIZE": str(cache_size)}) as base_url:
+            results[key] = {
+                endpoint: load_test(
+                    base_url, endpoint, questions, concurrency=config.concurrency, duration=config.duration
+                ).as_dict()
+                for endpoint in ENDPOINTS
+            }
+    return results
 
 
 def bench_table(result: dict) -> str:
     """The benchmark as readable Markdown."""
     info = result["machine"]
     lines = [
+        f"Backend: {result['backend']}; query-embedding cache off unless a row says on",
         f"Machine: {info['cpus']} CPUs ({info['torch_threads']} torch threads, load average "
         f"{info['load_average_1min']} at start), {info['memory_gib']} GiB RAM, {info['platform']}, "
         f"Python {info['python']}",
@@ -246,11 +254,12 @@ def bench_table(result: dict) -> str:
         "| in-process query | queries | p50 ms | p95 ms | p99 ms |",
         "|---|---:|---:|---:|---:|",
     ]
-    for mode, row in result["query"].items():
-        lines.append(
-            f"| {mode} | {row['queries']} | {row['latency_ms_p50']:.1f} | {row['latency_ms_p95']:.1f} "
-            f"| {row['latency_ms_p99']:.1f} |"
-        )
+    for label, cache in (("", "query"), (" (cache on)", "query_cached")):
+        for mode, row in result[cache].items():
+            lines.append(
+                f"| {mode}{label} | {row['queries']} | {row['latency_ms_p50']:.1f} "
+                f"| {row['latency_ms_p95']:.1f} | {row['latency_ms_p99']:.1f} |"
+            )
     if "rerank" in result:
         lines += rerank_lines(result["rerank"])
     if "peer" in result:
@@ -261,7 +270,9 @@ def bench_table(result: dict) -> str:
             "| HTTP endpoint | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for endpoint, row in result["http"].items():
+        rows = [(endpoint, row) for endpoint, row in result["http"].items()]
+        rows += [(f"{endpoint} (cache on)", row) for endpoint, row in result["http_cached"].items()]
+        for endpoint, row in rows:
             lines.append(
                 f"| {endpoint} | {row['concurrency']} | {row['requests']} | {row['errors']} "
                 f"| {row['requests_per_second']:.1f} | {row['latency_ms_p50']:.0f} "

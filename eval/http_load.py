@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,12 +45,16 @@ class LoadResult:
         return asdict(self)
 
 
-def running_server(index_dir: Path, *, startup_timeout: float = 600.0) -> AbstractContextManager[str]:
-    """``policyqa serve --index-dir … --port <free>`` in a subprocess, as a context manager that yields
-    its URL once ready and stops it on exit (see :func:`policyqa.eval.server.running_server`)."""
+def running_server(
+    index_dir: Path, *, startup_timeout: float = 600.0, settings: Mapping[str, str] | None = None
+) -> AbstractContextManager[str]:
+    """``policyqa serve --index-dir … --port <free>`` in a subprocess (with ``settings``, e.g.
+    ``{"POLICYQA_QUERY_CACHE_SIZE": "0"}``, added to the environment), as a context manager that yields its
+    URL once ready and stops it on exit (see :func:`policyqa.eval.server.running_server`)."""
     port = server.free_port()
     command = server.policyqa_command("serve", "--index-dir", str(index_dir), port=port)
-    return server.running_server(command, port=port, startup_timeout=startup_timeout)
+    env = {**os.environ, **settings} if settings else None
+    return server.running_server(command, port=port, env=env, startup_timeout=startup_timeout)
 
 
 def load_test(

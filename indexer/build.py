@@ -28,6 +28,7 @@ from policyqa.indexer.manifest import (
     FORMAT_VERSION,
     check_format,
     check_model,
+    manifest_backend,
     manifest_tokenizer,
     manifest_vector_store,
 )
@@ -256,7 +257,12 @@ def _update(
             previous_vectors=_vectors_by_text(current),
             extra={"update": kind},
             started=started,
-            model=(manifest["model"], manifest["dimension"], manifest["max_tokens"]),
+            model=(
+                manifest["model"],
+                manifest["dimension"],
+                manifest["max_tokens"],
+                manifest_backend(manifest),
+            ),
         )
         store.publish(index_dir, version)
     except BaseException:
@@ -285,7 +291,7 @@ def _finish_version(
     previous_vectors: dict[str, np.ndarray],
     extra: dict,
     started: float,
-    model: tuple[str, int, int] | None = None,
+    model: tuple[str, int, int, str] | None = None,
 ) -> dict:
     """Embed what is new, write vectors, BM25 and FAISS files and the manifest of a version folder."""
     with closing(store.connect(version)) as connection:
@@ -299,7 +305,14 @@ def _finish_version(
     )
     if missing and embedder is None:
         raise RuntimeError("passages without stored vectors need an embedder")
-    model_id, dimension, max_tokens = model or (embedder.model_id, embedder.dimension, embedder.max_tokens)
+    model_id, dimension, max_tokens, backend = model or (
+        embedder.model_id,
+        embedder.dimension,
+        embedder.max_tokens,
+        embedder.encoder.backend,
+    )
+    if missing:
+        backend = embedder.encoder.backend
     embedded = dict(zip(missing, embedder.embed_passages(missing), strict=True)) if missing else {}
     vectors = np.array(
         [previous_vectors.get(passage.text, embedded.get(passage.text)) for passage in passages],
@@ -315,6 +328,7 @@ def _finish_version(
         "format_version": FORMAT_VERSION,
         "model": model_id,
         "model_setting": model_setting,
+        "backend": backend,  # the inference backend that embedded the latest passages
         "dimension": dimension,
         "max_tokens": max_tokens,
         "tokenizer": tokenizer.config,

@@ -8,6 +8,8 @@ import numpy as np
 from tqdm import tqdm
 
 from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
+from policyqa.indexer.encoders import Encoder, TorchEncoder, load_encoder
+from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.model_loading import load_model
 from policyqa.indexer.settings import IndexSettings
 
@@ -16,40 +18,48 @@ if TYPE_CHECKING:
 
 
 class Embedder:
-    """A sentence-transformers model with query/passage prompts and a persistent embedding cache."""
+    """A sentence-transformers model with query/passage prompts, an inference backend (torch unless given)
+    and a persistent embedding cache."""
 
     def __init__(
         self,
         model: SentenceTransformer,
         *,
         model_id: str,
+        encoder: Encoder | None = None,
         query_prompt: str,
         passage_prompt: str,
         cache: EmbeddingCache,
         batch_size: int = 32,
+        query_cache_size: int = 0,
         progress: bool = True,
     ) -> None:
         self.model = model
-        self.model_id = model_id
+        self.encoder = encoder or TorchEncoder(model)
+        self.model_id = model_id + self.encoder.id_suffix  # the identity of the vectors
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.cache = cache
         self.batch_size = batch_size
+        self.query_cache: LRUCache[tuple[str, str], np.ndarray] = LRUCache(query_cache_size)
         self.progress = progress
         self.dimension: int = model.get_embedding_dimension()
         self.max_tokens: int = model.max_seq_length
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, *, progress: bool = True) -> Embedder:
-        """Load ``settings.model`` offline (materialising the default once); ModelLoadError if impossible."""
+        """Load ``settings.model`` offline (materialising the default once) on ``settings.backend`` (exported
+        once when it is ONNX); ModelLoadError if impossible."""
         loaded = load_model(settings)
         return cls(
             loaded.model,
             model_id=loaded.model_id,
+            encoder=load_encoder(loaded.model, loaded.model_id, settings),
             query_prompt=loaded.query_prompt,
             passage_prompt=loaded.passage_prompt,
             cache=EmbeddingCache(settings.embedding_cache_path),
             batch_size=settings.batch_size,
+            query_cache_size=settings.query_cache_size,
             progress=progress,
         )
 
@@ -61,8 +71,15 @@ class Embedder:
         return [len(ids) for ids in encoded]
 
     def embed_query(self, text: str) -> np.ndarray:
-        """``(dimension,)`` float32, L2-normalised embedding of ``text`` after the query prompt (uncached)."""
-        return self._encode([text], self.query_prompt)[0]
+        """``(dimension,)`` float32, L2-normalised embedding of ``text`` after the query prompt; the last
+        ``query_cache_size`` distinct queries are kept in memory (repeated portal queries)."""
+        key = (self.model_id, text)
+        if cached := self.query_cache.get_many([key]):
+            return cached[key]
+        vector = self._encode([text], self.query_prompt)[0]
+        vector.flags.writeable = False  # shared by every request that asks the same
+        self.query_cache.put_many({key: vector})
+        return vector
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the query prompt, in one
@@ -95,12 +112,4 @@ class Embedder:
         return np.stack([vectors[key] for key in keys])
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
-        embeddings = self.model.encode(
-            texts,
-            prompt=prompt or None,
-            batch_size=len(texts),
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(embeddings, dtype=np.float32)
+        return self.encoder.encode(texts, prompt)

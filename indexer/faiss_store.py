@@ -126,8 +126,9 @@ class FaissStore:
 
     @classmethod
     def load(cls, folder: Path) -> FaissStore:
-        """Read an index written by :meth:`save`."""
-        index = faiss.read_index(str(folder / "dense.faiss"))
+        """Read an index written by :meth:`save`, its vectors memory-mapped (a fast cold start, and processes
+        serving the same version share the pages)."""
+        index = faiss.read_index(str(folder / "dense.faiss"), faiss.IO_FLAG_MMAP_IFC)
         if isinstance(index, faiss.IndexIVF):
             index.make_direct_map()
         return cls(index, np.load(folder / "rows.npy"))

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.encoders import INT8_SUFFIX
 from policyqa.indexer.errors import IndexMismatchError
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
@@ -29,8 +30,14 @@ def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: I
     """IndexMismatchError (naming both models and the fix) unless ``embedder`` built the index."""
     if (manifest.get("model"), manifest.get("dimension")) == (embedder.model_id, embedder.dimension):
         return
+    built_by = manifest_backend(manifest)
     if embedder.model_id.startswith(f"{manifest.get('model')}+lora@"):  # built before the adapter applied
         other_way = "or set POLICYQA_ADAPTER=none to search it with the bare base model"
+    elif embedder.encoder.backend != built_by and (
+        embedder.model_id.removesuffix(embedder.encoder.id_suffix)
+        == str(manifest.get("model")).removesuffix(INT8_SUFFIX)
+    ):  # the same model on a backend whose vectors differ
+        other_way = f"or set POLICYQA_BACKEND={built_by}"
     else:
         other_way = f"or set POLICYQA_MODEL={manifest.get('model_setting')}"
     raise IndexMismatchError(
@@ -39,6 +46,11 @@ def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: I
         f"configured model is {embedder.model_id} (dim {embedder.dimension}); rebuild with "
         f"`policyqa index PATH --index-dir {index_dir} --model {settings.model}` {other_way}"
     )
+
+
+def manifest_backend(manifest: dict) -> str:
+    """The inference backend that embedded the index (torch for versions that do not say)."""
+    return manifest.get("backend", "torch")
 
 
 def manifest_vector_store(manifest: dict) -> str:

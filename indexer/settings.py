@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict, SettingsError
 
+from policyqa.indexer.encoders import Backend
 from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.fusion import FUSION_STRATEGIES
 from policyqa.indexer.limits import ParseLimitSettings
@@ -38,6 +39,10 @@ class IndexSettings(ParseLimitSettings):
         description="LoRA adapter merged into the model: 'default' ('stard' on the default model, 'none' on "
         "any other), 'none', 'stard' (the one shipped with policyqa, for the default model) or a folder "
         "written by `policyqa train embedder`",
+    )
+    backend: Backend = Field(
+        default="torch",
+        description="inference backend of the embedding model: torch, onnx (ONNX Runtime, fp32) or onnx-int8",
     )
     vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
     ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
@@ -79,6 +84,9 @@ class IndexSettings(ParseLimitSettings):
         "`policyqa train reranker`",
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
+    query_cache_size: int = Field(
+        default=1024, ge=0, description="query embeddings kept in memory for repeated queries (0: off)"
+    )
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
 
     @field_validator("adapter", mode="before")

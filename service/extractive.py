@@ -15,8 +15,6 @@ embedded with the query prompt, the question's vector taken from its search).
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ import numpy as np
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.records import Hit, Query
 from policyqa.indexer.relevance import weighted_coverage
 from policyqa.indexer.tokenizer import Tokenizer
@@ -251,26 +250,18 @@ class SentenceVectors:
 
     def __init__(self, embedder: Embedder, max_entries: int = 20_000):
         self.embedder = embedder
-        self.max_entries = max_entries
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(max_entries)
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dimension)`` L2-normalised vectors, embedding only the texts not cached."""
-        with self._lock:
-            found = {text: self._cache[text] for text in texts if text in self._cache}
-            for text in found:
-                self._cache.move_to_end(text)
+        found = self._cache.get_many(texts)
         misses = list(dict.fromkeys(text for text in texts if text not in found))
         for start in range(0, len(misses), SENTENCE_BATCH):
             check_budget("embedding the sentences of the clauses found")
             batch = misses[start : start + SENTENCE_BATCH]
             embedded = dict(zip(batch, self.embedder.embed_queries(batch), strict=True))
             found.update(embedded)
-            with self._lock:  # kept batch by batch: a request that runs out of time leaves its work cached
-                self._cache.update(embedded)
-                while len(self._cache) > self.max_entries:
-                    self._cache.popitem(last=False)
+            self._cache.put_many(embedded)  # batch by batch: a request out of time leaves its work cached
         return np.stack([found[text] for text in texts])
 
     def similarity(self, question_vector: np.ndarray, sentences: list[str]) -> list[float]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
+import faiss
 import torch
 
 from policyqa.errors import PolicyQAError
@@ -71,7 +72,8 @@ class ServiceState:
         started = time.perf_counter()
         # One thread per inference: requests run in parallel, and several multi-threaded inferences on
         # the same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load).
-        torch.set_num_threads(self.settings.torch_threads)
+        torch.set_num_threads(self.settings.torch_threads)  # and ONNX Runtime's, which follows torch's
+        faiss.omp_set_num_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
             answerers = {

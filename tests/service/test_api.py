@@ -13,7 +13,7 @@ import pytest
 from policyqa.indexer.jurisdiction import step_back
 from policyqa.indexer.relevance import load_relevance_model
 from policyqa.indexer.settings import IndexSettings
-from policyqa.service.answers import NO_ANSWER_TEXT
+from policyqa.service.answers import MAX_ASK_K, NO_ANSWER_TEXT
 from policyqa.text import normalize
 
 UPLOAD_NAME = "低空经济措施.txt"
@@ -489,3 +489,31 @@ def test_serve_refuses_bad_options_with_a_clear_error(tmp_path, arguments, messa
     assert result.returncode == 1
     assert result.stderr.startswith(message)
     assert "Traceback" not in result.stderr
+
+
+def test_health_answers_while_eight_searches_are_computed(server):
+    """No search blocks the event loop: /health is answered while eight questions are being computed (new
+    questions each round, so no cache answers them; rounds repeat until one overlaps a health check)."""
+    questions = ["人才公寓的租金怎么确定", "申请人才公寓需要什么条件", "高新区产业发展的目标", "孵化器的支持"]
+    finished: list[int] = []
+
+    def ask(question: str) -> int:
+        with server.client() as client:
+            status = client.post("/ask", json={"question": question, "k": MAX_ASK_K}).status_code
+        finished.append(status)
+        return status
+
+    overlapped = 0
+    with server.client() as client:
+        for round_number in range(20):
+            finished.clear()
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                asks = [pool.submit(ask, f"{questions[i % 4]}（{round_number}-{i}）") for i in range(8)]
+                while not all(future.done() for future in asks):
+                    in_flight_before = len(finished) < 8
+                    assert client.get("/health").status_code == 200
+                    overlapped += in_flight_before and len(finished) < 8
+                assert [future.result() for future in asks] == [200] * 8
+            if overlapped:
+                break
+    assert overlapped, "no health check was answered while questions were being computed"

@@ -1,0 +1,150 @@
+"""Inference backends: the ONNX exports agree with torch within their bounds, are made once and remade when
+damaged, the setting switches them, an index records its backend, and queries are cached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policyqa.indexer import PolicyIndex, build_index
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.embedding_cache import EmbeddingCache
+from policyqa.indexer.encoders import TorchEncoder
+from policyqa.indexer.errors import ConfigurationError, IndexMismatchError
+from policyqa.indexer.onnx_encoder import (
+    CHECK_TEXTS,
+    FP32_FILE,
+    MARKER_NAME,
+    MIN_COSINE,
+    OnnxEncoder,
+    export_folder,
+)
+from policyqa.indexer.settings import IndexSettings, load_settings
+
+# Sentences the export was not checked on: a question, a clause, traditional characters, a 文号.
+OTHER_TEXTS = [
+    "query: 小微企业贷款贴息的申请条件是什么",
+    "passage: 第十二条　对新认定的省级以上众创空间，给予一次性奖励五十万元。",
+    "query: 個人所得稅專項附加扣除包括哪些項目？",
+    "passage: 根据《国务院关于印发“十四五”数字经济发展规划的通知》（国发〔2021〕29号）精神，制定本方案。",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(index_settings: IndexSettings, embedder: Embedder) -> Embedder:
+    """The default model on ONNX Runtime, fp32 (exported into the session home on first use)."""
+    return Embedder.from_settings(index_settings.model_copy(update={"backend": "onnx"}), progress=False)
+
+
+@pytest.fixture(scope="module")
+def int8_embedder(index_settings: IndexSettings, onnx_embedder: Embedder) -> Embedder:
+    """The default model on ONNX Runtime with int8 weights (the same export)."""
+    return Embedder.from_settings(index_settings.model_copy(update={"backend": "onnx-int8"}), progress=False)
+
+
+def _cosines_to_torch(embedder: Embedder, texts: list[str], prompt: str = "") -> np.ndarray:
+    found = embedder.encoder.encode(texts, prompt)
+    expected = TorchEncoder(embedder.model).encode(texts, prompt)
+    return np.sum(found * expected, axis=1)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_each_backend_agrees_with_torch_within_its_bound(
+    backend: str, onnx_embedder: Embedder, int8_embedder: Embedder
+) -> None:
+    fast = onnx_embedder if backend == "onnx" else int8_embedder
+    cosines = _cosines_to_torch(fast, [*CHECK_TEXTS, *OTHER_TEXTS])
+    assert cosines.min() >= MIN_COSINE[backend], cosines
+    assert fast.encoder.backend == backend
+
+
+def test_query_and_passage_embeddings_keep_the_prompts(onnx_embedder: Embedder) -> None:
+    question = ["高新区企业申请研发费用加计扣除需要哪些材料？"]
+    for prompt in (onnx_embedder.query_prompt, onnx_embedder.passage_prompt):
+        assert _cosines_to_torch(onnx_embedder, question, prompt).min() >= MIN_COSINE["onnx"]
+    as_query = onnx_embedder.encoder.encode(question, onnx_embedder.query_prompt)[0]
+    as_passage = onnx_embedder.encoder.encode(question, onnx_embedder.passage_prompt)[0]
+    assert float(as_query @ as_passage) < 0.999  # the prompts are applied
+
+
+def test_int8_vectors_have_their_own_model_id(
+    index_settings: IndexSettings, onnx_embedder: Embedder, int8_embedder: Embedder
+) -> None:
+    torch_embedder = Embedder.from_settings(index_settings.model_copy(update={"backend": "torch"}))
+    assert onnx_embedder.model_id == torch_embedder.model_id  # interchangeable with torch's vectors
+    assert int8_embedder.model_id == f"{torch_embedder.model_id}+int8"
+
+
+def test_the_export_is_made_once_and_remade_when_damaged(
+    index_settings: IndexSettings, onnx_embedder: Embedder
+) -> None:
+    model, model_id = onnx_embedder.model, onnx_embedder.model_id
+    folder = export_folder(index_settings.model_cache_dir, model_id)
+    marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    assert marker["model_id"] == model_id
+    assert marker["min_cosine_to_torch"]["onnx"] >= MIN_COSINE["onnx"]
+    written = (folder / FP32_FILE).stat().st_mtime_ns
+    OnnxEncoder.load(model, model_id, index_settings)
+    assert (folder / FP32_FILE).stat().st_mtime_ns == written  # reused, not exported again
+
+    with (folder / FP32_FILE).open("r+b") as handle:
+        handle.truncate(1000)
+    remade = OnnxEncoder.load(model, model_id, index_settings)
+    assert (folder / FP32_FILE).stat().st_size == marker["files"][FP32_FILE]
+    expected = TorchEncoder(model).encode(["第一条"], "")[0]
+    assert float(remade.encode(["第一条"], "")[0] @ expected) >= MIN_COSINE["onnx"]
+
+
+def test_the_setting_switches_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICYQA_BACKEND", "onnx-int8")
+    assert load_settings().backend == "onnx-int8"
+    monkeypatch.setenv("POLICYQA_BACKEND", "tensorrt")
+    with pytest.raises(ConfigurationError, match="POLICYQA_BACKEND"):
+        load_settings()
+
+
+def test_an_index_records_its_backend_and_refuses_another_ones_vectors(
+    tmp_path: Path,
+    index_settings: IndexSettings,
+    seed_document: Path,
+    int8_embedder: Embedder,
+    onnx_embedder: Embedder,
+) -> None:
+    index_dir = tmp_path / "int8-index"
+    settings = index_settings.model_copy(update={"backend": "onnx-int8"})
+    manifest = build_index([seed_document], index_dir, settings, embedder=int8_embedder, progress=False)
+    assert (manifest["backend"], manifest["model"]) == ("onnx-int8", int8_embedder.model_id)
+    hits = PolicyIndex.load(index_dir, settings, embedder=int8_embedder).search("孵化器", mode="dense", k=3)
+    assert hits
+
+    with pytest.raises(IndexMismatchError, match="POLICYQA_BACKEND=onnx-int8"):
+        PolicyIndex.load(index_dir, index_settings, embedder=onnx_embedder)
+
+
+def test_repeated_queries_come_from_the_cache(embedder: Embedder, tmp_path: Path) -> None:
+    def embedder_with_cache(size: int) -> Embedder:
+        return Embedder(
+            embedder.model,
+            model_id=embedder.model_id,
+            query_prompt=embedder.query_prompt,
+            passage_prompt=embedder.passage_prompt,
+            cache=EmbeddingCache(tmp_path / "cache.sqlite"),
+            query_cache_size=size,
+            progress=False,
+        )
+
+    cached = embedder_with_cache(2)
+    first = cached.embed_query("创业担保贷款")
+    assert cached.embed_query("创业担保贷款") is first
+    cached.embed_query("孵化器")
+    cached.embed_query("人才公寓")  # the least recently used query leaves
+    assert len(cached.query_cache) == 2
+    assert cached.embed_query("创业担保贷款") is not first
+    np.testing.assert_allclose(cached.embed_query("创业担保贷款"), first, atol=1e-6)
+
+    uncached = embedder_with_cache(0)
+    assert uncached.embed_query("孵化器") is not uncached.embed_query("孵化器")
+    assert len(uncached.query_cache) == 0
