@@ -65,6 +65,7 @@ def _build(layout: SourceText, source: str, limits: ParseLimits) -> ParsedDocume
     date = metadata.date_of(layout.header_lines, Path(source).stem, layout.markdown)
     doc_id = document_id(title, layout.subtitle, date, doc_number)
     issuer = metadata.issuer_of(layout.header_lines)
+    validity = metadata.validity_facts(layout.header_lines, layout.body, date)
     document = Document(
         id=doc_id,
         title=title,
@@ -77,6 +78,9 @@ def _build(layout: SourceText, source: str, limits: ParseLimits) -> ParsedDocume
         references=metadata.references_in(layout.body, doc_number),
         source=Path(source).name if source else None,
         subtitle=layout.subtitle,
+        effective_date=validity.effective_date,
+        expires=validity.expires,
+        repeals=validity.repeals,
     )
     clauses = segment(layout.body, find_markers(layout.body, layout.heading_levels), doc_id)
     check_clauses(source or "<text>", len(clauses), limits)

@@ -115,7 +115,11 @@ def _filter_fields() -> dict[str, Any]:
     """Pydantic field definitions of the ``SearchFilters`` fields (dates typed as dates)."""
     return {
         entry.name: (
-            IsoDate | None if entry.metadata["is_date"] else Text | None,
+            bool | None
+            if entry.metadata["is_switch"]
+            else IsoDate | None
+            if entry.metadata["is_date"]
+            else Text | None,
             Field(default=None, description=entry.metadata["help"], examples=[entry.metadata["example"]]),
         )
         for entry in filter_fields()

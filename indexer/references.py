@@ -1,0 +1,132 @@
+"""Cross-references resolved to clauses: "本法第十二条" to the same version's 第十二条, "《…》第X条" to the
+version of the cited work in force on the citing version's 施行 date, 前款/本条 to the clause itself, 前条 to
+the article before it.
+
+The references are found once per clause when it is indexed (``policyqa.text.find_references``, stored in
+SQLite); what they point at depends on which documents are indexed, so they are resolved whenever an index
+version is loaded (lazily, on the first lookup).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from policyqa.text import TextReference, article_key, find_references
+
+if TYPE_CHECKING:
+    from policyqa.corpus.model import Clause
+    from policyqa.indexer.catalogue import Catalogue
+
+
+@dataclass(frozen=True)
+class Link:
+    """A reference in clause ``source_clause_id`` (offsets into its text) and what it resolves to:
+    ``target_clause_id`` the (first) clause it cites, ``target_clause_ids`` every clause of a range; both
+    targets None when the cited document or article is not indexed."""
+
+    source_clause_id: str
+    text: str
+    start: int
+    end: int
+    kind: str
+    target_document_id: str | None
+    target_clause_id: str | None
+    target_clause_ids: tuple[str, ...] = ()
+    title: str | None = None
+    paragraph: int | None = None
+    item: int | None = None
+
+
+class CrossReferences:
+    """Every clause's outgoing links and, for each clause, the clauses that cite it."""
+
+    def __init__(self, catalogue: Catalogue, stored: Mapping[str, Sequence[TextReference]] | None):
+        self._catalogue = catalogue
+        self._articles: dict[str, list[tuple[str, str]]] = {}
+        self.outgoing: dict[str, list[Link]] = {}
+        incoming: dict[str, list[str]] = defaultdict(list)
+        for document in catalogue.documents():
+            clauses = catalogue.clauses_of(document.id)
+            previous_article: str | None = None
+            for clause in clauses:
+                found = stored.get(clause.id, ()) if stored is not None else find_references(clause.text)
+                links = [self._resolve(clause, reference, previous_article) for reference in found]
+                if links:
+                    self.outgoing[clause.id] = links
+                for target in dict.fromkeys(t for link in links for t in link.target_clause_ids):
+                    if target != clause.id:
+                        incoming[target].append(clause.id)
+                if article_key(clause.number):
+                    previous_article = clause.id
+        self.incoming = dict(incoming)
+
+    def references_out(self, clause_id: str) -> list[Link]:
+        """The links in a clause's text, in reading order."""
+        return list(self.outgoing.get(clause_id, ()))
+
+    def cited_by(self, clause_id: str) -> list[str]:
+        """Ids of the clauses that cite ``clause_id`` (each once, in index order)."""
+        return list(self.incoming.get(clause_id, ()))
+
+    # ---- resolution ---------------------------------------------------------------------------------
+
+    def _articles_of(self, document_id: str) -> list[tuple[str, str]]:
+        """``(article key, clause id)`` of a document's articles in reading order."""
+        if document_id not in self._articles:
+            self._articles[document_id] = [
+                (key, clause.id)
+                for clause in self._catalogue.clauses_of(document_id)
+                if (key := article_key(clause.number))
+            ]
+        return self._articles[document_id]
+
+    def _resolve(self, clause: Clause, reference: TextReference, previous_article: str | None) -> Link:
+        targets: tuple[str, ...] = ()
+        document_id: str | None = clause.document_id
+        if reference.kind == "this_clause":
+            targets = (clause.id,)
+        elif reference.kind == "previous_clause":
+            targets = (previous_article,) if previous_article else ()
+        else:
+            if reference.kind == "titled":
+                document_id = self._cited_version(clause.document_id, reference)
+            if document_id is not None and reference.article is not None:
+                targets = self._span(document_id, reference.article, reference.article_end)
+        return Link(
+            source_clause_id=clause.id,
+            text=reference.text,
+            start=reference.start,
+            end=reference.end,
+            kind=reference.kind,
+            target_document_id=document_id if (targets or reference.article is None) else None,
+            target_clause_id=targets[0] if targets else None,
+            target_clause_ids=targets,
+            title=reference.title,
+            paragraph=reference.paragraph,
+            item=reference.item,
+        )
+
+    def _cited_version(self, citing_document_id: str, reference: TextReference) -> str | None:
+        validity = self._catalogue.validity
+        citing = self._catalogue.document(citing_document_id)
+        work = None
+        if reference.doc_number:
+            work = validity.find_work(reference.doc_number, near=citing)
+        if work is None and reference.title:
+            work = validity.find_work(reference.title, near=citing)
+        if work is None:
+            return None
+        return validity.version_on(work, validity.effective_from(citing_document_id))
+
+    def _span(self, document_id: str, first: str, last: str | None) -> tuple[str, ...]:
+        """The clause ids of article ``first`` (through ``last`` for a range) of a document."""
+        articles = self._articles_of(document_id)
+        keys = [key for key, _clause in articles]
+        if first not in keys:
+            return ()
+        start = keys.index(first)
+        end = keys.index(last, start) if last in keys[start:] else start
+        return tuple(clause_id for _key, clause_id in articles[start : end + 1])
