@@ -207,7 +207,7 @@ class PolicyIndex:
         """What :meth:`search` finds, each hit with its relevance, and the query it embedded (an answerer
         reuses its vector)."""
         text = validate_query(query, mode, k, self.settings.max_query_chars)
-        filters = dated(filters)
+        filters = dated(filters, self.settings)
         request = SearchRequest(
             self.query(text),
             mode,
@@ -223,7 +223,7 @@ class PolicyIndex:
     def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking], *, day: str | None = None) -> list[Hit]:
         """``ranking`` as hits, each with its rank and score in every retriever's ranking that has it and its
         validity on ``day`` (default today)."""
-        day = day or today()
+        day = day or today(self.settings)
         positions = {
             name: {clause_id: (rank, score) for rank, (clause_id, score) in enumerate(found, start=1)}
             for name, found in rankings.items()
@@ -327,11 +327,11 @@ def verify_index(index_dir: Path) -> dict:
     }
 
 
-def dated(filters: SearchFilters | None) -> SearchFilters:
+def dated(filters: SearchFilters | None, settings: IndexSettings) -> SearchFilters:
     """``filters`` with the day whose versions a search keeps: its ``as_of``, else today
     (``POLICYQA_TODAY`` or the server's date)."""
     filters = filters or SearchFilters()
-    return filters if filters.as_of else replace(filters, as_of=today())
+    return filters if filters.as_of else replace(filters, as_of=today(settings))
 
 
 def validate_query(query: str, mode: str, k: int, max_chars: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
@@ -80,6 +81,11 @@ class IndexSettings(ParseLimitSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
+    today: date | None = Field(
+        default=None,
+        description="the day searches keep the versions in force on (yyyy-mm-dd; default the server's date: "
+        "set it for tests and demos)",
+    )
 
     @field_validator("adapter", mode="before")
     @classmethod

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from policyqa.corpus.model import Document
-from policyqa.indexer.errors import ConfigurationError
 from policyqa.text import compatibility_form, fold
+
+if TYPE_CHECKING:
+    from policyqa.indexer.settings import IndexSettings
 
 NOT_YET = "尚未施行"
 IN_FORCE = "现行有效"
@@ -30,25 +32,16 @@ REVISED = "已被修订"
 REPEALED = "已废止"
 EXPIRED = "已失效"
 STATUSES = (NOT_YET, IN_FORCE, REVISED, REPEALED, EXPIRED)
-TODAY_VARIABLE = "POLICYQA_TODAY"
 
 _NATIONAL_PREFIX = "中华人民共和国"
 _EDITION_NOTE = re.compile(r"[(（]\s*(?:19|20)\d{2}\s*年?\s*(?:修正|修订|修改)?\s*本?\s*[)）]$")
 _SPACE = re.compile(r"\s+")
 
 
-def today() -> str:
-    """The day searches are answered for: ``POLICYQA_TODAY`` (yyyy-mm-dd, for tests and demos) when set,
-    else the server's date. ConfigurationError for a value that is not a date."""
-    value = os.environ.get(TODAY_VARIABLE, "").strip()
-    if not value:
-        return datetime.date.today().isoformat()
-    try:
-        return datetime.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise ConfigurationError(
-            f"invalid setting: {TODAY_VARIABLE}: {value!r} is not a yyyy-mm-dd date"
-        ) from None
+def today(settings: IndexSettings) -> str:
+    """The day searches are answered for: ``settings.today`` (``POLICYQA_TODAY``, for tests and demos) when
+    set, else the server's date."""
+    return (settings.today or datetime.date.today()).isoformat()
 
 
 def title_key(title: str) -> str:

@@ -1,11 +1,23 @@
-"""``GET /clauses/{id}``: one clause in its document context."""
+"""``GET /clauses/{id}``: one clause in its document context, with its cross-references."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Query
+
+from policyqa.indexer.validity import today
 from policyqa.service.deps import IndexDep
-from policyqa.service.schemas import ClauseDetail, DocumentMeta, Part, error_responses
+from policyqa.service.schemas import (
+    CitingClause,
+    ClauseDetail,
+    DocumentMeta,
+    IsoDate,
+    Part,
+    ReferenceLink,
+    ValidityInfo,
+    error_responses,
+)
 
 router = APIRouter(tags=["clauses"])
 
@@ -14,12 +26,23 @@ router = APIRouter(tags=["clauses"])
     "/clauses/{clause_id}",
     operation_id="get_clause",
     response_model=ClauseDetail,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 422, 503),
 )
-def get_clause(clause_id: str, index: IndexDep) -> ClauseDetail:
-    """The clause's text, path, numbered parts (offsets into its text) and neighbours."""
+def get_clause(
+    clause_id: str,
+    index: IndexDep,
+    as_of: Annotated[
+        IsoDate | None, Query(description="the day validity is given for (default today)")
+    ] = None,
+) -> ClauseDetail:
+    """The clause's text, path, numbered parts (offsets into its text), neighbours, its version's validity on
+    ``as_of``, the references in its text (``references_out``, each resolved to the clause it cites) and the
+    clauses citing it (``cited_by``)."""
     clause = index.clause(clause_id)
     previous, following = index.neighbours(clause_id)
+    catalogue = index.catalogue
+    day = as_of.isoformat() if as_of else today(index.settings)
+    citing = [catalogue.clause(source) for source in catalogue.links.cited_by(clause_id)]
     return ClauseDetail(
         id=clause.id,
         document=DocumentMeta.of(index.document(clause.document_id)),
@@ -32,4 +55,14 @@ def get_clause(clause_id: str, index: IndexDep) -> ClauseDetail:
         ],
         previous=previous,
         next=following,
+        validity=ValidityInfo.of(catalogue.validity_on(clause.document_id, day)),
+        references_out=[ReferenceLink.of(link) for link in catalogue.links.references_out(clause_id)],
+        cited_by=[
+            CitingClause(
+                clause_id=source.id,
+                document=DocumentMeta.of(catalogue.document(source.document_id)),
+                path=list(source.path),
+            )
+            for source in citing
+        ],
     )
