@@ -349,6 +349,15 @@ class CitingClause(BaseModel):
     path: list[str]
 
 
+class ClauseVersion(BaseModel):
+    """Another version of the clause's document, and its clause of the same number (null: none)."""
+
+    document_id: str
+    date: str | None
+    validity: ValidityInfo
+    clause_id: str | None
+
+
 class ClauseDetail(BaseModel):
     """A clause in its document context, with its version's validity and its cross-references."""
 
@@ -364,6 +373,9 @@ class ClauseDetail(BaseModel):
     validity: ValidityInfo
     references_out: list[ReferenceLink]
     cited_by: list[CitingClause]
+    other_versions: list[ClauseVersion] = Field(
+        description="the other versions of the work, oldest first, each with its clause of the same number"
+    )
 
 
 class DocumentSummary(DocumentMeta):

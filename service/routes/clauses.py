@@ -11,6 +11,7 @@ from policyqa.service.deps import IndexDep
 from policyqa.service.schemas import (
     CitingClause,
     ClauseDetail,
+    ClauseVersion,
     DocumentMeta,
     IsoDate,
     Part,
@@ -57,6 +58,23 @@ def get_clause(
         next=following,
         validity=ValidityInfo.of(catalogue.validity_on(clause.document_id, day)),
         references_out=[ReferenceLink.of(link) for link in catalogue.links.references_out(clause_id)],
+        other_versions=[
+            ClauseVersion(
+                document_id=version,
+                date=catalogue.document(version).date,
+                validity=ValidityInfo.of(catalogue.validity_on(version, day)),
+                clause_id=next(
+                    (
+                        other.id
+                        for other in catalogue.clauses_of(version)
+                        if other.number == clause.number and clause.number
+                    ),
+                    None,
+                ),
+            )
+            for version in catalogue.validity_on(clause.document_id, day).versions
+            if version != clause.document_id
+        ],
         cited_by=[
             CitingClause(
                 clause_id=source.id,

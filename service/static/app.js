@@ -38,6 +38,18 @@ function breadcrumb(documentInfo, path) {
   return [citedTitle(documentInfo), ...path].join(" › ");
 }
 
+// The status of a version on the search's day: 现行有效 / 已被修订 / 已废止 / 尚未施行 / 已失效.
+const STATUS_CLASSES = { "现行有效": "in-force", "已被修订": "revised", "已废止": "repealed",
+                         "尚未施行": "not-yet", "已失效": "expired" };
+
+function validityBadge(validity) {
+  if (!validity) return null;
+  const dates = [validity.effective_from && `${validity.effective_from} 起施行`,
+                 validity.effective_to && `${validity.effective_to} 起不再有效`].filter(Boolean).join("，");
+  return el("span", { class: `validity-badge validity-${STATUS_CLASSES[validity.status] || "other"}`,
+                      title: dates || "施行日期不详" }, validity.status);
+}
+
 function clauseHref(clauseId, start, end) {
   const range = start === undefined ? "" : `?start=${start}&end=${end}`;
   return `#/clause/${encodeURIComponent(clauseId)}${range}`;
@@ -54,7 +66,8 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
-const FORM_FIELDS = ["q", "mode", "document_id", "region", "doc_type", "date_from", "date_to"];
+const FORM_FIELDS = ["q", "mode", "document_id", "region", "doc_type", "date_from", "date_to", "as_of"];
+const FILTERS = ["document_id", "region", "doc_type", "date_from", "date_to", "as_of"];
 
 function formParams() {
   const params = new URLSearchParams();
@@ -62,6 +75,7 @@ function formParams() {
     const value = $(name).value.trim();
     if (value) params.set(name, value);
   }
+  if ($("include_history").checked) params.set("include_history", "true");
   return params;
 }
 
@@ -69,6 +83,7 @@ function fillForm(params) {
   for (const name of FORM_FIELDS) {
     if (params.has(name)) $(name).value = params.get(name);
   }
+  $("include_history").checked = params.get("include_history") === "true";
   $("document_id").value = params.get("document_id") || "";
   showScope($("document_id").value);
 }
@@ -103,9 +118,10 @@ async function runSearch(params, ticket = navigation) {
   if (!question) return;
   setStatus("正在检索…");
   const filters = {};
-  for (const name of ["document_id", "region", "doc_type", "date_from", "date_to"]) {
+  for (const name of FILTERS) {
     if (params.get(name)) filters[name] = params.get(name);
   }
+  if (params.get("include_history") === "true") filters.include_history = true;
   const searchParams = new URLSearchParams(params);
   searchParams.set("k", "10");
   try {
@@ -226,7 +242,7 @@ function renderAnswer(answer) {
   list.replaceChildren(...answer.citations.map((c) =>
     el("li", { value: String(c.n) },
       el("a", { href: clauseHref(c.clause_id, c.start, c.end), class: "citation-link" },
-        breadcrumb(c.document, c.path)),
+        breadcrumb(c.document, c.path)), " ", validityBadge(c.validity),
       c.document.date ? el("span", { class: "meta" }, ` ${c.document.date}`) : null)));
   $("answer").hidden = false;
 }
@@ -237,7 +253,8 @@ function renderResults(results) {
   list.replaceChildren(...results.hits.map((hit) =>
     el("li", { class: "hit" },
       el("p", { class: "breadcrumb" },
-        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path))),
+        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path)), " ",
+        validityBadge(hit.validity)),
       el("p", { class: "hit-text" }, marked(hit.text, hit.highlights)),
       el("p", { class: "meta" }, [hit.document.issuer, hit.document.doc_number, hit.document.date]
         .filter(Boolean).join(" · ")))));
@@ -265,13 +282,15 @@ async function showClause(clauseId, params, ticket = navigation) {
 function renderClause(clause, documentInfo, params) {
   $("doc-search-form").dataset.documentId = documentInfo.id;
   $("doc-title").textContent = citedTitle(documentInfo);
-  $("doc-meta").textContent = [documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
-    .filter(Boolean).join(" · ");
+  $("doc-meta").replaceChildren([documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
+    .filter(Boolean).join(" · "), " ", validityBadge(clause.validity));
+  renderVersions(clause);
   $("clause-path").textContent = breadcrumb(documentInfo, clause.path);
   const start = Number(params.get("start"));
   const end = Number(params.get("end"));
-  const quoted = params.has("start") && end > start ? [[start, end]] : [];
-  $("clause-text").replaceChildren(marked(clause.text, quoted));
+  const quoted = params.has("start") && end > start ? [start, end] : null;
+  $("clause-text").replaceChildren(linkedText(clause.id, clause.text, clause.references_out, quoted));
+  renderCitedBy(clause.cited_by);
   for (const [id, link] of [[clause.previous, $("prev-clause")], [clause.next, $("next-clause")]]) {
     link.hidden = !id;
     if (id) link.href = clauseHref(id);
@@ -298,6 +317,41 @@ function renderClause(clause, documentInfo, params) {
   if (current) current.scrollIntoView({ block: "nearest" });
   const mark = $("clause-text").querySelector("mark");
   if (mark) mark.scrollIntoView({ block: "center" });
+}
+
+// The clause's text with each resolved reference (本法第十二条, 《…》第X条, 前款) a link to the clause it cites,
+// and the quoted span marked.
+function linkedText(clauseId, text, references, quoted) {
+  const links = references.filter((r) => r.target_clause_id && r.target_clause_id !== clauseId);
+  const cuts = new Set([0, text.length, ...links.flatMap((r) => [r.start, r.end]), ...(quoted || [])]);
+  const points = [...cuts].filter((p) => p >= 0 && p <= text.length).sort((a, b) => a - b);
+  const fragment = document.createDocumentFragment();
+  for (let i = 0; i + 1 < points.length; i += 1) {
+    const [from, to] = [points[i], points[i + 1]];
+    let piece = text.slice(from, to);
+    if (quoted && from >= quoted[0] && to <= quoted[1]) piece = el("mark", {}, piece);
+    const link = links.find((r) => r.start <= from && to <= r.end);
+    fragment.append(link ? el("a", { class: "ref-link", href: clauseHref(link.target_clause_id),
+                                     title: link.title ? `《${link.title}》` : "本文件" }, piece) : piece);
+  }
+  return fragment;
+}
+
+function renderCitedBy(citing) {
+  $("cited-by").hidden = !citing.length;
+  $("cited-by-count").textContent = `被引用 ${citing.length} 次`;
+  $("cited-by-list").replaceChildren(...citing.map((c) =>
+    el("li", {}, el("a", { href: clauseHref(c.clause_id) }, breadcrumb(c.document, c.path)))));
+}
+
+// The other versions of the document, each linking to its article of the same number.
+function renderVersions(clause) {
+  const versions = clause.other_versions;
+  $("doc-versions").hidden = !versions.length;
+  $("doc-versions").replaceChildren("其他版本：", ...versions.flatMap((v) => [
+    el("a", { href: v.clause_id ? clauseHref(v.clause_id) : "#", class: "version-link" },
+      `${v.date || "日期不详"}版`),
+    " ", validityBadge(v.validity), " "]));
 }
 
 // ---- filters and routing --------------------------------------------------------------------
