@@ -96,6 +96,11 @@ def region_of(title: str, prefix: str | None, issuer: str | None = None) -> str 
     return place_name(prefix) or _opening_place(title) or _opening_place(issuer)
 
 
+def is_national(title: str, issuer: str | None) -> bool:
+    """Whether the title or the issuer opens like a national document's (中华人民共和国…, 国务院…)."""
+    return any(fold(text).startswith(_NATIONAL_OPENINGS) for text in (title, issuer) if text)
+
+
 def _opening_place(text: str | None) -> str | None:
     if not text:
         return None

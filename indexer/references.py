@@ -95,6 +95,8 @@ class CrossReferences:
                 document_id = self._cited_version(clause.document_id, reference)
             if document_id is not None and reference.article is not None:
                 targets = self._span(document_id, reference.article, reference.article_end)
+                if targets:
+                    document_id = self._catalogue.clause(targets[0]).document_id
         return Link(
             source_clause_id=clause.id,
             text=reference.text,
@@ -122,7 +124,17 @@ class CrossReferences:
         return validity.version_on(work, validity.effective_from(citing_document_id))
 
     def _span(self, document_id: str, first: str, last: str | None) -> tuple[str, ...]:
-        """The clause ids of article ``first`` (through ``last`` for a range) of a document."""
+        """The clause ids of article ``first`` (through ``last`` for a range) of a document, or of another
+        part of the same split law (民法典's 编 number their articles through)."""
+        for part in sorted(
+            self._catalogue.validity.parts_of(document_id), key=lambda part: part != document_id
+        ):
+            found = self._span_in(part, first, last)
+            if found:
+                return found
+        return ()
+
+    def _span_in(self, document_id: str, first: str, last: str | None) -> tuple[str, ...]:
         articles = self._articles_of(document_id)
         keys = [key for key, _clause in articles]
         if first not in keys:

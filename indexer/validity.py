@@ -119,6 +119,11 @@ class ValidityTable:
             self._versions[document.id] = version
             works[work].append(version)
         self._works = {work: sorted(found, key=_order) for work, found in works.items()}
+        # the parts of a split law (民法典's 物权编, 合同编 …): the same title, region and date
+        self._parts: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+        for version in self._versions.values():
+            work = version.work
+            self._parts[(work[0], work[2], version.document.date)].append(version.document.id)
         self._by_title: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         self._by_number: dict[str, tuple[str, str, str]] = {}
         for work, versions in self._works.items():
@@ -192,6 +197,12 @@ class ValidityTable:
             if day and version.effective_from and version.effective_from <= day:
                 chosen = version
         return chosen.document.id
+
+    def parts_of(self, document_id: str) -> list[str]:
+        """The document and the other parts of the same split law version (民法典 物权编 → every 编), in
+        index order; just the document for any other."""
+        version = self._versions[document_id]
+        return self._parts[(version.work[0], version.work[2], version.document.date)]
 
     def effective_from(self, document_id: str) -> str | None:
         """The day ``document_id`` took effect (stated or inferred)."""

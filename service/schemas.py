@@ -249,6 +249,11 @@ class Citation(BaseModel):
     start: int
     end: int
     validity: ValidityInfo | None = Field(default=None, description="the cited version's validity")
+    depends_from: str | None = Field(
+        default=None,
+        description="set on a clause cited as context: the id of the quoted clause that refers to it "
+        "(依照本法第十二条…)",
+    )
 
 
 class AskResponse(BaseModel):
@@ -295,14 +300,16 @@ class AskResponse(BaseModel):
                 Citation(
                     n=number,
                     clause_id=quote.clause.id,
-                    relevance=relevance[quote.clause.id],
+                    # a clause quoted because a quoted one depends on it: that one's relevance
+                    relevance=relevance.get(quote.clause.id, relevance.get(quote.cited_from or "", 0.0)),
                     document=DocumentMeta.of(quote.document),
                     path=list(quote.clause.path),
                     quote=quote.text,
                     start=quote.start,
                     end=quote.end,
-                    validity=ValidityInfo.of(validity[quote.clause.id])
-                    if quote.clause.id in validity
+                    depends_from=quote.cited_from,
+                    validity=ValidityInfo.of(found)
+                    if (found := validity.get(quote.clause.id, quote.validity)) is not None
                     else None,
                 )
                 for number, quote in enumerate(answer.quotes, start=1)

@@ -143,7 +143,7 @@ def test_seed_clause_metadata_is_null_where_the_document_has_none(dify: DifyServ
         found = records(client, body("高新区对创新型孵化器有什么支持？", top_k=1))
     assert found[0]["metadata"]["document_id"] == dify.seed_id
     assert found[0]["metadata"]["path"][-1] == "（十二）发展创新型孵化器"
-    assert (found[0]["metadata"]["issuer"], found[0]["metadata"]["region"]) == (None, None)
+    assert (found[0]["metadata"]["issuer"], found[0]["metadata"]["region"]) == (None, "江苏")  # inferred
     assert found[0]["title"] == "《关于加快培育发展高新技术产业开发区“一区一战略产业”的意见》"
 
 

@@ -165,3 +165,39 @@ def test_uploading_a_new_version_or_a_repealing_document_updates_the_chain_live(
         assert (repealed["validity"]["status"], repealed["validity"]["repealed_by"]) == ("已废止", repealing)
         for document_id in (first, repealing):
             assert client.delete(f"/documents/{document_id}", headers=headers).status_code == 200
+
+
+DEPENDENT = """示范市人才公寓申请办法
+时间:2021-05-06
+
+第一条 本办法所称人才，是指具有本科以上学历并在本市连续缴纳社会保险满一年的人员。
+第二条 符合本办法第一条规定条件的人才，可以向住房保障部门申请入住人才公寓。
+第三条 本办法自公布之日起施行。
+"""
+
+
+def test_an_answer_quoting_a_reference_adds_the_clause_it_depends_on(validity_server) -> None:
+    headers = {"X-API-Key": validity_server.api_key}
+    with validity_server.client() as client:
+        response = client.post(
+            "/documents", headers=headers, files={"file": ("apply.txt", DEPENDENT.encode(), "text/plain")}
+        )
+        document_id = response.json()["document"]["id"]
+        try:
+            answer = client.post(
+                "/ask",
+                json={
+                    "question": "什么条件的人才可以申请入住人才公寓？",
+                    "filters": {"document_id": document_id},
+                },
+            ).json()
+            citations = answer["citations"]
+            quoting = next(c for c in citations if "本办法第一条" in c["quote"])
+            dependency = next(c for c in citations if c["depends_from"] == quoting["clause_id"])
+            assert dependency["clause_id"] == f"{document_id}-0001"
+            assert dependency["quote"].startswith("本办法所称人才")
+            assert (
+                f"[{dependency['n']}]" in answer["answer"] and dependency["validity"]["status"] == "现行有效"
+            )
+        finally:
+            client.delete(f"/documents/{document_id}", headers=headers)
