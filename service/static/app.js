@@ -33,6 +33,12 @@ function citedTitle(documentInfo) {
   return `《${documentInfo.title}》${documentInfo.subtitle || ""}`;
 }
 
+// 江苏（推断） when the region was inferred from the places the body names, not stated.
+function regionLabel(documentInfo) {
+  if (!documentInfo.region) return null;
+  return documentInfo.region_basis === "inferred" ? `${documentInfo.region}（推断）` : documentInfo.region;
+}
+
 // 《title》 › 四、… › （十二）…
 function breadcrumb(documentInfo, path) {
   return [citedTitle(documentInfo), ...path].join(" › ");
@@ -256,8 +262,8 @@ function renderResults(results) {
         el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path)), " ",
         validityBadge(hit.validity)),
       el("p", { class: "hit-text" }, marked(hit.text, hit.highlights)),
-      el("p", { class: "meta" }, [hit.document.issuer, hit.document.doc_number, hit.document.date]
-        .filter(Boolean).join(" · ")))));
+      el("p", { class: "meta" }, [regionLabel(hit.document), hit.document.issuer, hit.document.doc_number,
+                                  hit.document.date].filter(Boolean).join(" · ")))));
   if (!results.hits.length) list.append(el("li", { class: "empty" }, "没有找到相关条款。"));
   $("results-section").hidden = false;
 }
@@ -282,8 +288,9 @@ async function showClause(clauseId, params, ticket = navigation) {
 function renderClause(clause, documentInfo, params) {
   $("doc-search-form").dataset.documentId = documentInfo.id;
   $("doc-title").textContent = citedTitle(documentInfo);
-  $("doc-meta").replaceChildren([documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
-    .filter(Boolean).join(" · "), " ", validityBadge(clause.validity));
+  $("doc-meta").replaceChildren([regionLabel(documentInfo), documentInfo.issuer, documentInfo.doc_number,
+                                 documentInfo.date].filter(Boolean).join(" · "), " ",
+                                validityBadge(clause.validity));
   renderVersions(clause);
   $("clause-path").textContent = breadcrumb(documentInfo, clause.path);
   const start = Number(params.get("start"));

@@ -370,3 +370,14 @@ def test_references_are_links_and_the_cited_clause_shows_who_cites_it(validity_s
     assert count.startswith("被引用 ") and count.endswith(" 次")
     citing = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#cited-by-list a")]
     assert any(href.endswith(f"#/clause/{articles['第六十七条']}") for href in citing)
+
+
+def test_an_inferred_region_is_shown_as_inferred(server, browser):
+    from urllib.parse import quote
+
+    wait = waiting(browser)
+    browser.get(f"{server.url}/#/search?q={quote(QUESTION)}")
+    meta = wait.until(lambda driver: texts(driver, "#results .hit .meta") or None)
+    assert (
+        "江苏（推断）" in meta[0]
+    )  # the seed: no issuer line, a placeholder 【地区】, 江苏's places in the body
