@@ -61,7 +61,8 @@ CITIES: dict[str, tuple[str, ...]] = {
              "喀什", "和田", "伊犁", "塔城", "阿勒泰"),
 }  # fmt: skip
 MUNICIPALITIES = ("北京", "天津", "上海", "重庆")
-OTHER_PROVINCES = ("台湾", "香港", "澳门")
+# 台湾, 香港 and 澳门 are not counted: a mainland regulation on 台湾同胞投资 names 台湾 more than its own
+# province (measured: all 6 wrong inferences on the lawrefbook local regulations before they were left out).
 # How a provincial document speaks of its own level, and a city's of its own.
 _PROVINCIAL = re.compile(r"全省|本省|省政府|省人民政府|省委|省级|各设区市|省各委办厅局|省各有关部门")
 _MUNICIPAL = re.compile(r"全市|本市|市政府|市人民政府|市委|各区县|各县（市、区）|各县\(市、区\)|各区人民政府")
@@ -81,7 +82,6 @@ def _place_pattern() -> re.Pattern[str]:
     names = [
         *CITIES,
         *MUNICIPALITIES,
-        *OTHER_PROVINCES,
         *(city for cities in CITIES.values() for city in cities),
     ]
     return re.compile("|".join(sorted(map(re.escape, names), key=len, reverse=True)))

@@ -9,12 +9,19 @@ version is loaded (lazily, on the first lookup).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from policyqa.text import TextReference, article_key, find_references
+from policyqa.text import TextReference, article_key, chinese_to_int, find_references
+
+# 一、 二、: the numbered items of a document without articles
+_ITEM_NUMBER = re.compile(r"([一二三四五六七八九十百]+)、")
+# An amending document and the law it amends: 中华人民共和国刑法修正案（九）,
+# 关于修改《中华人民共和国公司法》的决定.
+_AMENDING = re.compile(r"(?P<law>.+?)修正案(?:[（(][^）)]*[）)])?|.*关于修改《(?P<amended>[^》]+)》的决定")
 
 if TYPE_CHECKING:
     from policyqa.corpus.model import Clause
@@ -74,13 +81,19 @@ class CrossReferences:
     # ---- resolution ---------------------------------------------------------------------------------
 
     def _articles_of(self, document_id: str) -> list[tuple[str, str]]:
-        """``(article key, clause id)`` of a document's articles in reading order."""
+        """``(article key, clause id)`` of a document's articles in reading order; for a document without
+        articles whose clauses are numbered 一、二、 (a 刑法修正案: "《刑法修正案（九）》第七条" is its 七、),
+        those."""
         if document_id not in self._articles:
-            self._articles[document_id] = [
-                (key, clause.id)
-                for clause in self._catalogue.clauses_of(document_id)
-                if (key := article_key(clause.number))
-            ]
+            clauses = self._catalogue.clauses_of(document_id)
+            articles = [(key, clause.id) for clause in clauses if (key := article_key(clause.number))]
+            if not articles:
+                articles = [
+                    (str(chinese_to_int(match.group(1))), clause.id)
+                    for clause in clauses
+                    if (match := _ITEM_NUMBER.fullmatch(clause.number))
+                ]
+            self._articles[document_id] = articles
         return self._articles[document_id]
 
     def _resolve(self, clause: Clause, reference: TextReference, previous_article: str | None) -> Link:
@@ -93,6 +106,10 @@ class CrossReferences:
         else:
             if reference.kind == "titled":
                 document_id = self._cited_version(clause.document_id, reference)
+            elif (amended := self._amended_version(clause.document_id)) is not None:
+                document_id = (
+                    amended  # 本法 in the text a 修正案 or 修改…的决定 writes into the law it amends
+                )
             if document_id is not None and reference.article is not None:
                 targets = self._span(document_id, reference.article, reference.article_end)
                 if targets:
@@ -110,6 +127,17 @@ class CrossReferences:
             paragraph=reference.paragraph,
             item=reference.item,
         )
+
+    def _amended_version(self, document_id: str) -> str | None:
+        """For an amending document (中华人民共和国刑法修正案（九）, 关于修改《…》的决定), the version of the
+        amended work in force when it took effect; None for any other document or when that is not indexed."""
+        document = self._catalogue.document(document_id)
+        match = _AMENDING.fullmatch(document.title)
+        if match is None:
+            return None
+        validity = self._catalogue.validity
+        work = validity.find_work(match.group("amended") or match.group("law"), near=document)
+        return None if work is None else validity.version_on(work, validity.effective_from(document_id))
 
     def _cited_version(self, citing_document_id: str, reference: TextReference) -> str | None:
         validity = self._catalogue.validity

@@ -166,3 +166,16 @@ def test_the_company_law_of_2023_cites_its_own_articles() -> None:
     assert sample.source_clause_id == articles["第六十七条"]
     assert sample.target_clause_id == articles["第七十五条"]
     assert sample.source_clause_id in links.cited_by(articles["第七十五条"])
+
+
+def test_an_amendment_cites_the_law_it_amends_and_is_cited_by_its_items() -> None:
+    law = parse_text("中华人民共和国示范法\n\n第一条 总则。\n第二条 罚则。\n第三条 本法自公布之日起施行。\n")
+    amendment = parse_text(
+        "中华人民共和国示范法修正案（二）\n\n一、将第二条修改为：“违反本法第一条的，处罚款。”\n二、本修正案自公布之日起施行。\n"
+    )
+    ruling = parse_text("关于执行示范法的规定\n\n第一条 《示范法修正案（二）》第一条规定的行为，依法处理。\n")
+    links = catalogue_of(law, amendment, ruling).links
+    (inside,) = links.references_out(amendment.clauses[0].id)
+    assert inside.target_clause_id == law.clauses[0].id  # 本法 in the amended text is the law it amends
+    (item,) = links.references_out(ruling.clauses[0].id)
+    assert item.target_clause_id == amendment.clauses[0].id  # 第一条 of a 修正案 is its 一、
