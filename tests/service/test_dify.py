@@ -35,6 +35,7 @@ RECORD_METADATA = {
     "doc_number",
     "region",
     "doc_type",
+    "validity",
     "url",
 }
 
@@ -115,6 +116,8 @@ def test_records_carry_every_field_of_the_contract(dify: DifyServer):
         top = found[0]
         assert set(top) == {"content", "score", "title", "metadata"}
         assert top["title"] == "《苏州市人才公寓管理办法》"
+        validity = top["metadata"].pop("validity")
+        assert validity["status"] == "现行有效" and validity["effective_from"] == "2020-06-01"
         assert top["metadata"] == {
             "clause_id": dify.rent_clause,
             "document_id": dify.second_id,
