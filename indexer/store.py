@@ -281,18 +281,18 @@ def upgrade(connection: sqlite3.Connection) -> None:
     present = set(_columns(connection, "documents"))
     missing = [(name, column) for name, column, _json in _document_columns() if column not in present]
     if missing:
+        documents = read_documents(connection)  # before the columns exist: their values read from the text
         for _name, column in missing:
             connection.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
-        for document in read_documents(connection):
-            facts = _facts(document)
+        for document in documents:
             assignments = ", ".join(f"{column} = ?" for _name, column in missing)
             connection.execute(
                 f"UPDATE documents SET {assignments} WHERE id = ?",
                 [
                     *(
-                        json.dumps(list(getattr(facts, name)), ensure_ascii=False)
+                        json.dumps(list(getattr(document, name)), ensure_ascii=False)
                         if column.endswith("_json")
-                        else getattr(facts, name)
+                        else getattr(document, name)
                         for name, column in missing
                     ),
                     document.id,
