@@ -357,12 +357,15 @@ class CitingClause(BaseModel):
 
 
 class ClauseVersion(BaseModel):
-    """Another version of the clause's document, and its clause of the same number (null: none)."""
+    """Another version of the clause's document, and its counterpart there (null: none)."""
 
     document_id: str
     date: str | None
     validity: ValidityInfo
-    clause_id: str | None
+    clause_id: str | None = Field(
+        description="the counterpart: the clause sharing the most character bigrams (at least 30 %: articles "
+        "are renumbered between versions), else the one with the same number"
+    )
 
 
 class ClauseDetail(BaseModel):
@@ -381,7 +384,7 @@ class ClauseDetail(BaseModel):
     references_out: list[ReferenceLink]
     cited_by: list[CitingClause]
     other_versions: list[ClauseVersion] = Field(
-        description="the other versions of the work, oldest first, each with its clause of the same number"
+        description="the other versions of the work, oldest first, each with its counterpart of this clause"
     )
 
 

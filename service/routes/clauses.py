@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from policyqa.corpus.model import Clause
 from policyqa.indexer.validity import today
 from policyqa.service.deps import IndexDep
 from policyqa.service.schemas import (
@@ -21,6 +22,28 @@ from policyqa.service.schemas import (
 )
 
 router = APIRouter(tags=["clauses"])
+MIN_SIMILARITY = 0.3  # share of character bigrams two versions of an article have in common, at least
+
+
+def counterpart(clause: Clause, candidates: list[Clause]) -> str | None:
+    """The clause of another version that is this one's: the one sharing the most character bigrams (articles
+    are renumbered between versions: 公司法 2018 第二十六条 is 2023's 第四十七条), if it shares at least
+    ``MIN_SIMILARITY`` of them; else the one with the same number; else None."""
+    own = _bigrams(clause.text)
+    best, score = None, 0.0
+    for candidate in candidates:
+        other = _bigrams(candidate.text)
+        similarity = len(own & other) / max(1, len(own | other))
+        if similarity > score:
+            best, score = candidate.id, similarity
+    if best is not None and score >= MIN_SIMILARITY:
+        return best
+    return next((other.id for other in candidates if clause.number and other.number == clause.number), None)
+
+
+def _bigrams(text: str) -> set[str]:
+    body = "".join(text.split())
+    return {body[i : i + 2] for i in range(len(body) - 1)}
 
 
 @router.get(
@@ -63,14 +86,7 @@ def get_clause(
                 document_id=version,
                 date=catalogue.document(version).date,
                 validity=ValidityInfo.of(catalogue.validity_on(version, day)),
-                clause_id=next(
-                    (
-                        other.id
-                        for other in catalogue.clauses_of(version)
-                        if other.number == clause.number and clause.number
-                    ),
-                    None,
-                ),
+                clause_id=counterpart(clause, catalogue.clauses_of(version)),
             )
             for version in catalogue.validity_on(clause.document_id, day).versions
             if version != clause.document_id

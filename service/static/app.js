@@ -351,14 +351,55 @@ function renderCitedBy(citing) {
     el("li", {}, el("a", { href: clauseHref(c.clause_id) }, breadcrumb(c.document, c.path)))));
 }
 
-// The other versions of the document, each linking to its article of the same number.
+// The other versions of the document, each linking to this clause's counterpart there, with a diff.
 function renderVersions(clause) {
   const versions = clause.other_versions;
   $("doc-versions").hidden = !versions.length;
-  $("doc-versions").replaceChildren("其他版本：", ...versions.flatMap((v) => [
-    el("a", { href: v.clause_id ? clauseHref(v.clause_id) : "#", class: "version-link" },
-      `${v.date || "日期不详"}版`),
-    " ", validityBadge(v.validity), " "]));
+  $("version-diff").hidden = true;
+  $("doc-versions").replaceChildren("其他版本：", ...versions.flatMap((v) => {
+    const compare = el("button", { type: "button", class: "diff-button" }, "对比");
+    compare.disabled = !v.clause_id;
+    compare.addEventListener("click", () => showDiff(clause, v));
+    return [el("a", { href: v.clause_id ? clauseHref(v.clause_id) : "#", class: "version-link" },
+      `${v.date || "日期不详"}版`), " ", validityBadge(v.validity), " ", compare, " "];
+  }));
+}
+
+// The counterpart in another version against this clause: deleted text struck through, added text underlined.
+async function showDiff(clause, version) {
+  try {
+    const other = await api(`clauses/${encodeURIComponent(version.clause_id)}`);
+    $("version-diff-title").textContent =
+      `与${version.date || ""}版 ${other.path.at(-1) || ""} 对比（删除线：该版有、本版无；下划线：本版新增）`;
+    $("version-diff-text").replaceChildren(...characterDiff(other.text, clause.text));
+    $("version-diff").hidden = false;
+  } catch (error) {
+    setStatus(`无法对比：${error.message}`);
+  }
+}
+
+// A character-level diff (longest common subsequence) as text, <del> and <ins> nodes.
+function characterDiff(before, after) {
+  const [a, b] = [[...before], [...after]];
+  const lengths = Array.from({ length: a.length + 1 }, () => new Uint16Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i -= 1) {
+    for (let j = b.length - 1; j >= 0; j -= 1) {
+      lengths[i][j] = a[i] === b[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
+    }
+  }
+  const nodes = [];
+  const push = (tag, text) => {
+    const last = nodes.at(-1);
+    if (last && last.tag === tag) last.text += text;
+    else nodes.push({ tag, text });
+  };
+  let [i, j] = [0, 0];
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) { push("", a[i]); i += 1; j += 1; }
+    else if (j < b.length && (i === a.length || lengths[i][j + 1] >= lengths[i + 1][j])) { push("ins", b[j]); j += 1; }
+    else { push("del", a[i]); i += 1; }
+  }
+  return nodes.map((node) => node.tag ? el(node.tag, {}, node.text) : node.text);
 }
 
 // ---- filters and routing --------------------------------------------------------------------

@@ -381,3 +381,22 @@ def test_an_inferred_region_is_shown_as_inferred(server, browser):
     assert (
         "江苏（推断）" in meta[0]
     )  # the seed: no issuer line, a placeholder 【地区】, 江苏's places in the body
+
+
+def test_a_clause_is_compared_with_its_counterpart_in_another_version(validity_server, browser):
+    from selenium.webdriver.common.by import By
+
+    articles = {clause.number: clause.id for clause in validity_server.documents["company_2023"].clauses}
+    wait = waiting(browser)
+    browser.get(f"{validity_server.url}/#/clause/{articles['第四十七条']}")  # 认缴出资 five years (2023)
+    wait.until(lambda driver: click(driver, "#doc-versions .diff-button"))
+    title = wait.until(lambda driver: text(driver, "#version-diff-title") or None)
+    assert "2018-10-26版 第二十六条" in title  # renumbered: the counterpart is found by its text
+    assert browser.find_elements(By.CSS_SELECTOR, "#version-diff-text ins")
+    assert browser.find_elements(By.CSS_SELECTOR, "#version-diff-text del")
+    without = "const copy = document.getElementById('version-diff-text').cloneNode(true);"
+    read = without + "copy.querySelectorAll('{}').forEach((node) => node.remove()); return copy.textContent;"
+    current = next(c for c in validity_server.documents["company_2023"].clauses if c.number == "第四十七条")
+    old = next(c for c in validity_server.documents["company_2018"].clauses if c.number == "第二十六条")
+    assert browser.execute_script(read.format("del")) == current.text  # the diff is exact both ways
+    assert browser.execute_script(read.format("ins")) == old.text
