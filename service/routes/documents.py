@@ -43,7 +43,7 @@ def list_documents(index: IndexDep) -> list[DocumentSummary]:
     "/{document_id}",
     operation_id="get_document",
     response_model=DocumentDetail,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 422, 503),
 )
 def get_document(
     document_id: str,
