@@ -7,10 +7,11 @@ citation of another document and goes to ``references``.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
-from policyqa.text import BROKEN_DOC_NUMBER, CJK_BASIC, DOC_NUMBER, fold
+from policyqa.text import BROKEN_DOC_NUMBER, CJK_BASIC, DOC_NUMBER, chinese_to_int, fold
 
 _PREFIX = re.compile(r"^\s*【([^】]{1,12})】\s*")
 _YEAR_PREFIX = re.compile(r"^\s*[(（]\s*((?:19|20)\d{2})\s*[)）]\s*")
@@ -93,6 +94,11 @@ def region_of(title: str, prefix: str | None, issuer: str | None = None) -> str 
     else one opening the issuer (郑洛新…条例 by 河南省人民代表大会常务委员会 → 河南). None for national
     documents (中华人民共和国城市房地产管理法, 国务院关于…)."""
     return place_name(prefix) or _opening_place(title) or _opening_place(issuer)
+
+
+def is_national(title: str, issuer: str | None) -> bool:
+    """Whether the title or the issuer opens like a national document's (中华人民共和国…, 国务院…)."""
+    return any(fold(text).startswith(_NATIONAL_OPENINGS) for text in (title, issuer) if text)
 
 
 def _opening_place(text: str | None) -> str | None:
@@ -188,4 +194,81 @@ def references_in(body: str, own_doc_number: str | None) -> tuple[str, ...]:
     for match in _BROKEN_DOC_NUMBER.finditer(body):
         found[_clean_doc_number(f"{match['issuer']}〔{match['year']}〕{match['serial']}号")] = None
     found.pop(own_doc_number or "", None)
+    return tuple(found)
+
+
+# ---- when a document is in force, and what it repeals ----------------------------------------------------
+
+_DATE_TEXT = r"(?:19|20)\d{2}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"
+# "本法自2024年7月1日起施行", "本意见自印发之日起实施", "自公布之日起执行" at a sentence's start.
+_IN_FORCE = re.compile(
+    rf"(?:本[{CJK_BASIC}]{{0,8}}|(?:^|(?<=[。；;\n]))\s*)自\s*(?:(?P<date>{_DATE_TEXT})|(?P<event>公布|发布|印发|颁布|"
+    rf"下发|发文|公告|印发公布))\s*(?:之日)?\s*起\s*(?:施行|实施|执行|生效)",
+    re.M,
+)
+_EXPIRY = re.compile(
+    rf"有效期\s*(?:为|限为|暂定为?)?\s*(?:至\s*(?P<until>{_DATE_TEXT})|(?P<years>[\d一二三四五六七八九十两]+)\s*年)"
+)
+_OWN_SENTENCE = re.compile(rf"本[{CJK_BASIC}]{{0,8}}(?:自|有效期)")
+_SENTENCE = re.compile(r"[^。；;\n]+")
+_REPEALED = re.compile(r"同时(?:予以)?废止")
+
+
+@dataclass(frozen=True)
+class ValidityFacts:
+    """What a document says of its own validity: its 施行 date, its last day, the documents it repeals."""
+
+    effective_date: str | None
+    expires: str | None
+    repeals: tuple[str, ...]
+
+
+def validity_facts(header_lines: tuple[str, ...], body: str, date: str | None) -> ValidityFacts:
+    """The 施行 date (a lawrefbook ``2021年11月1日 施行`` history line, else the body's last 自…起施行
+    sentence; 自公布/印发之日起 means ``date``), the stated expiry (有效期至…, or 有效期X年 counted from
+    the 施行 date) and the titles and 文号 named before "同时废止"."""
+    effective = None
+    for line in header_lines:
+        event = _DATED_EVENT.match(fold(line).strip().strip("()（）"))
+        if event and "施行" in event.group(4):
+            effective = iso_date(line)
+    folded = fold(body)
+    if effective is None:
+        stated = list(_IN_FORCE.finditer(folded))
+        if stated:
+            last = stated[-1]
+            effective = iso_date(last.group("date")) if last.group("date") else date
+    return ValidityFacts(effective, _expiry(folded, effective or date), _repealed(body, folded))
+
+
+def _expiry(folded: str, start: str | None) -> str | None:
+    for sentence in _SENTENCE.finditer(folded):
+        text = sentence.group(0)
+        if not _OWN_SENTENCE.search(text):
+            continue
+        match = _EXPIRY.search(text)
+        if match is None:
+            continue
+        if match.group("until"):
+            return iso_date(match.group("until"))
+        if start is not None:
+            years = chinese_to_int(match.group("years"))
+            first = datetime.date.fromisoformat(start)
+            try:
+                end = first.replace(year=first.year + years)
+            except ValueError:  # 29 February
+                end = first.replace(year=first.year + years, day=28)
+            return (end - datetime.timedelta(days=1)).isoformat()
+    return None
+
+
+def _repealed(body: str, folded: str) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for match in _REPEALED.finditer(folded):
+        sentence_start = max(folded.rfind(mark, 0, match.start()) for mark in "。；;\n") + 1
+        segment = body[sentence_start : match.start()]
+        for title in _CITED_TITLE.finditer(segment):
+            found[_SPACE_NEAR_CJK.sub("", title.group(1)).strip()] = None
+        for number in _DOC_NUMBER.finditer(segment):
+            found[_clean_doc_number(number.group(0))] = None
     return tuple(found)

@@ -46,6 +46,26 @@ class Document:
     subtitle: str | None = _described(
         "second title of a split law, e.g. 物权编 of 中华人民共和国民法典", default=None
     )
+    region_basis: str | None = _described(
+        "how the region was found: 'stated' (title, 【】 prefix or issuer) or 'inferred' (from the places "
+        "and addressees the body names); none without a region",
+        default=None,
+    )
+    issuer_level: str | None = _described(
+        "省级 / 市级 when inferred from how the body speaks (全省, 省政府 / 全市, 市政府)", default=None
+    )
+    effective_date: str | None = _described(
+        "施行 date as the document states it (自2024年7月1日起施行; 自公布/印发之日起施行 = date); "
+        "none when it does not say",
+        listed=False,
+        default=None,
+    )
+    expires: str | None = _described(
+        "last day in force as the document states it (有效期至…, 有效期X年)", listed=False, default=None
+    )
+    repeals: tuple[str, ...] = _described(
+        "titles and 文号 the document says it repeals (《…》同时废止)", listed=False, default=()
+    )
 
     @property
     def cited_title(self) -> str:

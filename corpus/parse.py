@@ -17,6 +17,7 @@ from policyqa.corpus.limits import DEFAULT_LIMITS, ParseLimits, check_clauses
 from policyqa.corpus.loaders import SUPPORTED_SUFFIXES, load_text
 from policyqa.corpus.markdown import is_hidden_page, read_markdown, split_front_matter
 from policyqa.corpus.model import Document, ParsedDocument
+from policyqa.corpus.places import infer_place
 from policyqa.corpus.segment import segment
 from policyqa.corpus.source import SourceText
 from policyqa.corpus.structure import find_markers
@@ -65,6 +66,12 @@ def _build(layout: SourceText, source: str, limits: ParseLimits) -> ParsedDocume
     date = metadata.date_of(layout.header_lines, Path(source).stem, layout.markdown)
     doc_id = document_id(title, layout.subtitle, date, doc_number)
     issuer = metadata.issuer_of(layout.header_lines)
+    validity = metadata.validity_facts(layout.header_lines, layout.body, date)
+    region, basis, level = metadata.region_of(title, prefix, issuer), "stated", None
+    if region is None and not metadata.is_national(title, issuer):
+        inferred = infer_place(layout.body)
+        if inferred is not None:
+            region, basis, level = inferred.region, "inferred", inferred.level
     document = Document(
         id=doc_id,
         title=title,
@@ -72,11 +79,16 @@ def _build(layout: SourceText, source: str, limits: ParseLimits) -> ParsedDocume
         date=date,
         issuer=issuer,
         doc_number=doc_number,
-        region=metadata.region_of(title, prefix, issuer),
+        region=region,
+        region_basis=basis if region else None,
+        issuer_level=level,
         doc_type=metadata.doc_type_of(title),
         references=metadata.references_in(layout.body, doc_number),
         source=Path(source).name if source else None,
         subtitle=layout.subtitle,
+        effective_date=validity.effective_date,
+        expires=validity.expires,
+        repeals=validity.repeals,
     )
     clauses = segment(layout.body, find_markers(layout.body, layout.heading_levels), doc_id)
     check_clauses(source or "<text>", len(clauses), limits)

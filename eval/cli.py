@@ -47,6 +47,10 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         "--split-file", type=Path, default=STARD_SPLIT, help="split file for --split (default: STARD's)"
     )
     parser.add_argument("--document", metavar="ID", help="ask every question inside this document only")
+    parser.add_argument(
+        "--as-of", metavar="YYYY-MM-DD", help="search the versions in force on this day (default today)"
+    )
+    parser.add_argument("--history", action="store_true", help="search every version, in force or not")
     parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
     parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
@@ -242,7 +246,7 @@ def run_eval(args: argparse.Namespace) -> int:
         ensure_writable(args.report)
     settings = load_settings()
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
-    filters = SearchFilters(document_id=args.document) if args.document else None
+    filters = SearchFilters(document_id=args.document, as_of=args.as_of, include_history=args.history or None)
     results = [
         evaluate_mode(index, queries, mode, filters=filters, progress=not args.no_progress) for mode in modes
     ]

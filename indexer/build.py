@@ -245,6 +245,7 @@ def _update(
     try:
         store.copy_database(current, version)
         with closing(store.connect(version)) as connection, connection:
+            store.upgrade(connection)
             change(connection, tokenizer)
         new_manifest = _finish_version(
             version,

@@ -7,8 +7,9 @@ matrix shares) stay inside this module and the retrievers that own a row-ordered
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.errors import InvalidQueryError, UnknownIdError
 from policyqa.indexer.jurisdiction import same_region
 from policyqa.indexer.records import Ranking, SearchFilters
+from policyqa.indexer.references import CrossReferences
+from policyqa.indexer.validity import Validity, ValidityTable
+from policyqa.text import TextReference
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -24,10 +28,18 @@ class Catalogue:
     """Every document, clause and passage of an index version, held in memory."""
 
     def __init__(
-        self, documents: Sequence[Document], clauses: Sequence[Clause], passages: Sequence[tuple[int, str]]
+        self,
+        documents: Sequence[Document],
+        clauses: Sequence[Clause],
+        passages: Sequence[tuple[int, str]],
+        references: Mapping[str, Sequence[TextReference]] | None = None,
     ):
-        """``passages`` are ``(passage id, clause id)`` pairs in ascending passage id order."""
+        """``passages`` are ``(passage id, clause id)`` pairs in ascending passage id order; ``references``
+        the references stored for each clause (None: an index written before they were stored, scanned
+        now)."""
         self._document_list = list(documents)
+        self.validity = ValidityTable(documents)
+        self._references = references
         self._documents = {document.id: document for document in documents}
         self._clauses = list(clauses)
         self._clause_row = {clause.id: row for row, clause in enumerate(clauses)}
@@ -83,6 +95,15 @@ class Catalogue:
         """The region of the clause's document (None for national documents)."""
         return self._documents[self._clauses[self._clause_row[clause_id]].document_id].region
 
+    def validity_on(self, document_id: str, day: str) -> Validity:
+        """The validity of a document on ``day``; UnknownIdError when absent."""
+        return self.validity.on(self.document(document_id).id, day)
+
+    @cached_property
+    def links(self) -> CrossReferences:
+        """Every clause's references, resolved (computed on first use, once per index version)."""
+        return CrossReferences(self, self._references)
+
     # ---- passages ----------------------------------------------------------------------------------
 
     def passage_rows(self, passage_ids: np.ndarray) -> np.ndarray:
@@ -102,19 +123,28 @@ class Catalogue:
         return [(self._clauses[clause_rows[i]].id, float(scores[i])) for i in first]
 
     def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
-        """Boolean mask over passage rows that pass ``filters``; None when nothing is constrained.
+        """Boolean mask over passage rows that pass ``filters``; None when nothing is excluded.
         UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
         if filters is None or filters == SearchFilters():
             return None
         if filters.document_id is not None:
             self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
-        for bound in (filters.date_from, filters.date_to):
+        for bound in (filters.date_from, filters.date_to, filters.as_of):
             if bound is not None and not _is_iso_date(bound):
                 raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
         allowed_documents = np.array(
             [passes(document, filters) for document in self._document_list], dtype=bool
         )
+        if filters.as_of is not None and not filters.include_history:
+            allowed_documents &= self._in_force(filters.as_of)
+        if allowed_documents.all():
+            return None  # nothing excluded: the retrievers' unfiltered (faster) path
         return allowed_documents[self._passage_document]
+
+    @lru_cache(maxsize=16)  # noqa: B019 - one catalogue per index version, a handful of days
+    def _in_force(self, day: str) -> np.ndarray:
+        """Boolean mask over documents: in force on ``day``."""
+        return np.array([self.validity.in_force(document.id, day) for document in self._document_list])
 
 
 def _is_iso_date(text: str) -> bool:

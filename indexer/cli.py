@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 from policyqa.corpus.model import listed_metadata
 from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters, filter_fields
 from policyqa.indexer.settings import IndexSettings, load_settings
+from policyqa.indexer.validity import Validity
 from policyqa.indexer.vector_store import ANN_TYPES
 
 SNIPPET_CHARS = 120
@@ -52,6 +54,9 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """The metadata filter options (one per ``SearchFilters`` field) and ``--home-region``."""
     for entry in filter_fields():
         flag = entry.metadata["flag"] or "--" + entry.name.replace("_", "-")
+        if entry.metadata["is_switch"]:
+            parser.add_argument(flag, dest=entry.name, action="store_true", help=entry.metadata["help"])
+            continue
         metavar = "YYYY-MM-DD" if entry.metadata["is_date"] else None
         parser.add_argument(flag, dest=entry.name, metavar=metavar, help=entry.metadata["help"])
     parser.add_argument(
@@ -63,7 +68,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
     """The filters given on the command line."""
-    return SearchFilters(**{entry.name: getattr(args, entry.name) for entry in filter_fields()})
+    return SearchFilters(**{entry.name: getattr(args, entry.name) or None for entry in filter_fields()})
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:
@@ -141,7 +146,17 @@ def hit_json(hit: Hit) -> dict:
         "text": hit.clause.text,
         "ranks": hit.ranks,
         "scores": hit.scores,
+        "validity": validity_json(hit.validity),
     }
+
+
+def validity_json(validity: Validity | None) -> dict | None:
+    """The JSON form of a version's validity (the API's ``validity``)."""
+    return (
+        None
+        if validity is None
+        else asdict(validity) | {"versions": list(validity.versions), "repeals": list(validity.repeals)}
+    )
 
 
 def _print_hits(query: str, hits: list[Hit]) -> None:
@@ -153,6 +168,7 @@ def _print_hits(query: str, hits: list[Hit]) -> None:
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
         relevance = "" if hit.relevance is None else f"相关度 {hit.relevance:.2f}  "
-        where = f"{hit.document.cited_title} {' › '.join(hit.clause.path)}"
+        status = f"[{hit.validity.status}] " if hit.validity is not None else ""
+        where = f"{status}{hit.document.cited_title} {' › '.join(hit.clause.path)}"
         print(f"{rank:>2}. {hit.score:.4f}  {relevance}{where}")
         print(f"    {snippet}")

@@ -9,6 +9,7 @@ import zipfile
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from policyqa.indexer.relevance import RelevanceScorer, load_relevance_model
 from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
+from policyqa.indexer.validity import today
 from policyqa.indexer.vector_store import VectorStore, load_vector_store
 
 __all__ = [
@@ -135,6 +137,7 @@ class PolicyIndex:
                 store.read_documents(connection),
                 store.read_clauses(connection),
                 store.read_passage_clauses(connection),
+                store.read_references(connection),
             )
         verified.result()  # raises IndexCorruptError for a damaged file
         vector_store = load_vector_store(manifest_vector_store(manifest), version / "dense")
@@ -204,6 +207,7 @@ class PolicyIndex:
         """What :meth:`search` finds, each hit with its relevance, and the query it embedded (an answerer
         reuses its vector)."""
         text = validate_query(query, mode, k, self.settings.max_query_chars)
+        filters = dated(filters, self.settings)
         request = SearchRequest(
             self.query(text),
             mode,
@@ -213,11 +217,13 @@ class PolicyIndex:
         )
         rankings = self.pipeline.rankings(request)
         final = self.pipeline.combine(request, rankings)
-        hits = self.relevance.score(request.query, self.to_hits(final[:k], rankings))
+        hits = self.relevance.score(request.query, self.to_hits(final[:k], rankings, day=filters.as_of))
         return Retrieval(request.query, hits)
 
-    def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking]) -> list[Hit]:
-        """``ranking`` as hits, each with its rank and score in every retriever's ranking that has it."""
+    def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking], *, day: str | None = None) -> list[Hit]:
+        """``ranking`` as hits, each with its rank and score in every retriever's ranking that has it and its
+        validity on ``day`` (default today)."""
+        day = day or today(self.settings)
         positions = {
             name: {clause_id: (rank, score) for rank, (clause_id, score) in enumerate(found, start=1)}
             for name, found in rankings.items()
@@ -235,6 +241,7 @@ class PolicyIndex:
                     score=float(score),
                     ranks={name: rank for name, (rank, _score) in found.items()},
                     scores={name: float(score) for name, (_rank, score) in found.items()},
+                    validity=self.catalogue.validity.on(clause.document_id, day),
                 )
             )
         return hits
@@ -318,6 +325,13 @@ def verify_index(index_dir: Path) -> dict:
         "bytes": checked,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def dated(filters: SearchFilters | None, settings: IndexSettings) -> SearchFilters:
+    """``filters`` with the day whose versions a search keeps: its ``as_of``, else today
+    (``POLICYQA_TODAY`` or the server's date)."""
+    filters = filters or SearchFilters()
+    return filters if filters.as_of else replace(filters, as_of=today(settings))
 
 
 def validate_query(query: str, mode: str, k: int, max_chars: int) -> str:

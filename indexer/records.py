@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.validity import Validity
 
 SearchMode = Literal["bm25", "dense", "hybrid"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
@@ -18,10 +19,16 @@ Ranking = list[tuple[str, float]]  # (clause id, score), best first
 MAX_K = 100  # the most clauses one search returns (the API, the CLI and eval alike)
 
 
-def _filter(help: str, example: str, *, flag: str | None = None, is_date: bool = False) -> Any:
-    """A filter field: its help text and example, its command-line flag (default ``--name-with-dashes``)
-    and whether it is a date (typed as one by the API)."""
-    return field(default=None, metadata={"help": help, "example": example, "flag": flag, "is_date": is_date})
+def _filter(
+    help: str, example: str, *, flag: str | None = None, is_date: bool = False, is_switch: bool = False
+) -> Any:
+    """A filter field: its help text and example, its command-line flag (default ``--name-with-dashes``),
+    whether it is a date (typed as one by the API) and whether it is a switch (a flag without a value on the
+    command line, a boolean in the API)."""
+    return field(
+        default=None,
+        metadata={"help": help, "example": example, "flag": flag, "is_date": is_date, "is_switch": is_switch},
+    )
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class SearchFilters:
     """Metadata filters; ``None`` means no constraint. Dates are ISO ``yyyy-mm-dd`` and inclusive;
     ``document_id`` searches inside one document; ``region`` matches with or without 省/市 (江苏 = 江苏省);
     ``document_ids`` keeps only these documents (a set chosen by a condition richer than the other fields).
+    Versions: a search keeps the versions in force on ``as_of`` (None: today, ``policyqa.indexer.validity``);
+    ``include_history`` keeps every version (each labelled with its status on that day).
 
     Defined here once: the CLI's filter options and the API's filter parameters derive from the fields set by
     name (``filter_fields``)."""
@@ -44,6 +53,15 @@ class SearchFilters:
     )
     date_to: str | None = _filter(
         "only documents dated on or before (yyyy-mm-dd)", "2018-12-31", is_date=True
+    )
+    as_of: str | None = _filter(
+        "only versions in force on this day (yyyy-mm-dd; default today)", "2024-03-01", is_date=True
+    )
+    include_history: bool | None = _filter(
+        "every version, in force or not, each labelled with its status",
+        "true",
+        flag="--history",
+        is_switch=True,
     )
     document_ids: frozenset[str] | None = field(default=None, metadata={"named": False})
 
@@ -91,6 +109,7 @@ class Hit:
     ranks: dict[str, int] = field(default_factory=dict)  # e.g. {"bm25": 3, "dense": 1}
     scores: dict[str, float] = field(default_factory=dict)
     relevance: float | None = None
+    validity: Validity | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
@@ -88,6 +89,11 @@ class IndexSettings(ParseLimitSettings):
         default=1024, ge=0, description="query embeddings kept in memory for repeated queries (0: off)"
     )
     max_query_chars: int = Field(default=500, ge=1, description="longest accepted query or question")
+    today: date | None = Field(
+        default=None,
+        description="the day searches keep the versions in force on (yyyy-mm-dd; default the server's date: "
+        "set it for tests and demos)",
+    )
 
     @field_validator("adapter", mode="before")
     @classmethod

@@ -26,15 +26,17 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, get_args, get_origin, get_type_hints
 
+from policyqa.corpus.metadata import validity_facts
 from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
 from policyqa.indexer.errors import IndexNotFoundError
 from policyqa.indexer.integrity import file_checksums
 from policyqa.indexer.passages import Passage
+from policyqa.text import TextReference, find_references
 
 DATABASE = "index.sqlite"
 MANIFEST = "manifest.json"
@@ -64,6 +66,19 @@ def _document_table() -> str:
     return f"CREATE TABLE documents ({', '.join(definitions)});"
 
 
+# The references found in each clause's text (policyqa.text.find_references), once, when it is indexed.
+_REFERENCES_TABLE = """
+CREATE TABLE clause_references (
+    clause_id TEXT NOT NULL REFERENCES clauses(id) ON DELETE CASCADE, position INTEGER NOT NULL,
+    text TEXT NOT NULL, start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, kind TEXT NOT NULL,
+    title TEXT, doc_number TEXT, article TEXT, article_end TEXT, paragraph INTEGER, item INTEGER,
+    PRIMARY KEY (clause_id, position)
+);
+"""
+_REFERENCE_FIELDS = (
+    "text", "start", "end", "kind", "title", "doc_number", "article", "article_end", "paragraph", "item",
+)  # fmt: skip
+
 _SCHEMA = f"""
 {_document_table()}
 CREATE TABLE clauses (
@@ -78,6 +93,7 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_by_clause ON passages(clause_id);
 CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_REFERENCES_TABLE}
 """
 
 
@@ -232,12 +248,68 @@ def insert_document(
             for position, clause in enumerate(parsed.clauses)
         ],
     )
+    _insert_references(connection, parsed.clauses)
     connection.executemany(
         "INSERT INTO passages(clause_id, window_index, text, tokens_json) VALUES (?, ?, ?, ?)",
         [
             (passage.clause_id, passage.window, passage.text, json.dumps(tokens, ensure_ascii=False))
             for passage, tokens in passages
         ],
+    )
+
+
+def _insert_references(connection: sqlite3.Connection, clauses: Iterable[Clause]) -> None:
+    """Scan each clause's text for references and store them."""
+    connection.executemany(
+        "INSERT INTO clause_references VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (clause.id, position, *(getattr(reference, name) for name in _REFERENCE_FIELDS))
+            for clause in clauses
+            for position, reference in enumerate(find_references(clause.text))
+        ],
+    )
+
+
+def _columns(connection: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+
+
+def upgrade(connection: sqlite3.Connection) -> None:
+    """Bring a database written by an earlier policyqa up to the current schema, in place (run on the copy
+    an update writes, never on the version in force): the document fields it lacks are read from the stored
+    text (``validity_facts``), the clause references are scanned."""
+    present = set(_columns(connection, "documents"))
+    missing = [(name, column) for name, column, _json in _document_columns() if column not in present]
+    if missing:
+        documents = read_documents(connection)  # before the columns exist: their values read from the text
+        for _name, column in missing:
+            connection.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+        for document in documents:
+            assignments = ", ".join(f"{column} = ?" for _name, column in missing)
+            connection.execute(
+                f"UPDATE documents SET {assignments} WHERE id = ?",
+                [
+                    *(
+                        json.dumps(list(getattr(document, name)), ensure_ascii=False)
+                        if column.endswith("_json")
+                        else getattr(document, name)
+                        for name, column in missing
+                    ),
+                    document.id,
+                ],
+            )
+    if "clause_references" not in {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }:
+        connection.executescript(_REFERENCES_TABLE)
+        _insert_references(connection, read_clauses(connection))
+
+
+def _facts(document: Document) -> Document:
+    """``document`` with the validity fields read from its stored text (no header lines are stored)."""
+    facts = validity_facts((), document.text, document.date)
+    return replace(
+        document, effective_date=facts.effective_date, expires=facts.expires, repeals=facts.repeals
     )
 
 
@@ -254,12 +326,14 @@ def document_ids(connection: sqlite3.Connection) -> set[str]:
 
 
 def read_documents(connection: sqlite3.Connection) -> list[Document]:
-    """Every document, in insertion order."""
-    columns = _document_columns()
+    """Every document, in insertion order. A database written before the validity fields were stored has
+    them read from each document's text."""
+    present = set(_columns(connection, "documents"))
+    columns = [entry for entry in _document_columns() if entry[1] in present]
     rows = connection.execute(
         f"SELECT {', '.join(column for _name, column, _json in columns)} FROM documents ORDER BY rowid"
     )
-    return [
+    documents = [
         Document(
             **{
                 name: tuple(json.loads(value)) if is_json else value
@@ -268,6 +342,27 @@ def read_documents(connection: sqlite3.Connection) -> list[Document]:
         )
         for row in rows
     ]
+    if len(columns) < len(_document_columns()):
+        return [_facts(document) for document in documents]
+    return documents
+
+
+def read_references(connection: sqlite3.Connection) -> dict[str, list[TextReference]] | None:
+    """The stored references of each clause (clauses without any are absent); None for a database written
+    before references were stored."""
+    try:
+        rows = connection.execute(
+            "SELECT clause_id, text, start_offset, end_offset, kind, title, doc_number, article, article_end,"
+            " paragraph, item FROM clause_references ORDER BY clause_id, position"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    found: dict[str, list[TextReference]] = {}
+    for clause_id, *values in rows:
+        found.setdefault(clause_id, []).append(
+            TextReference(**dict(zip(_REFERENCE_FIELDS, values, strict=True)))
+        )
+    return found
 
 
 def read_clauses(connection: sqlite3.Connection) -> list[Clause]:

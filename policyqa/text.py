@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import cache
 
 import zhconv
@@ -179,3 +180,113 @@ DOC_NUMBER_FROM_BRACKET = _bracketed_year_and_serial("")
 BROKEN_DOC_NUMBER = (
     rf"(?P<issuer>{_DOC_NUMBER_ISSUER})〔\s*(?P<year>{_DOC_NUMBER_YEAR})(?P<serial>\d{{1,4}})\s*号"
 )
+
+
+# ---- cross-references ------------------------------------------------------------------------------
+
+# How a document names itself: 本法, 本条例, 本办法, 本意见 …
+SELF_NAMES = (
+    "实施细则", "实施办法", "条例", "办法", "意见", "规定", "细则", "决定", "解释", "规则", "准则", "通知",
+    "措施", "方案", "法",
+)  # fmt: skip
+_N = rf"(?:{NUMERAL})"
+_ARTICLE = rf"第\s*{_N}\s*条(?:\s*之\s*{_N})?"
+_PARAGRAPH_ITEM = rf"(?:\s*第\s*(?P<paragraph>{_N})\s*款)?(?:\s*第\s*[(（]?(?P<item>{_N})[)）]?\s*项)?"
+_ARTICLE_SPAN = rf"(?P<article>{_ARTICLE}){_PARAGRAPH_ITEM}(?:\s*(?:至|到)\s*(?P<article_end>{_ARTICLE}))?"
+_SELF_REFERENCE = re.compile(rf"本(?:{'|'.join(SELF_NAMES)})\s*{_ARTICLE_SPAN}")
+_TITLED_REFERENCE = re.compile(
+    rf"《(?P<title>[^《》\n]{{2,80}})》\s*"
+    rf"(?:[(（]\s*(?P<doc_number>{DOC_NUMBER})\s*[)）])?\s*(?:{_ARTICLE_SPAN})?"
+)
+_THIS_CLAUSE = re.compile(
+    rf"(?:前\s*款|本\s*条\s*第\s*(?P<paragraph>{_N})\s*款)(?:\s*第\s*[(（]?(?P<item>{_N})[)）]?\s*项)?"
+)
+_PREVIOUS_CLAUSE = re.compile(rf"前\s*条{_PARAGRAPH_ITEM}")
+# "、第十三条", "和第十四条第二款", "或者第十五条至第十七条" after a reference: more articles of the
+# same work.
+_CONTINUATION = re.compile(rf"\s*(?:、|，|,|和|及|以及|或者|或)\s*{_ARTICLE_SPAN}")
+
+
+@dataclass(frozen=True)
+class TextReference:
+    """A reference found in a clause's text, offsets into that text.
+
+    ``kind``: ``self`` (本法第十二条: an article of the same document), ``this_clause`` (前款, 本条第二款),
+    ``previous_clause`` (前条) or ``titled`` (《title》第X条, 《title》(文号): another document, named by its
+    title as written and its 文号 when given). ``article``/``article_end`` are article keys (``article_key``:
+    "12", "12-1"); ``article_end`` closes a range (第十二条至第十五条)."""
+
+    text: str
+    start: int
+    end: int
+    kind: str
+    title: str | None = None
+    doc_number: str | None = None
+    article: str | None = None
+    article_end: str | None = None
+    paragraph: int | None = None
+    item: int | None = None
+
+
+def _number(match: re.Match[str], name: str) -> int | None:
+    value = match.group(name)
+    return chinese_to_int(value) if value else None
+
+
+def _article_fields(match: re.Match[str]) -> dict:
+    """The article, range end, paragraph and item of an ``_ARTICLE_SPAN`` match (article None if absent)."""
+    return {
+        "article": article_key(match.group("article")) if match.group("article") else None,
+        "article_end": article_key(match.group("article_end")) if match.group("article_end") else None,
+        "paragraph": _number(match, "paragraph"),
+        "item": _number(match, "item"),
+    }
+
+
+def find_references(text: str) -> list[TextReference]:
+    """Every reference in ``text`` in reading order: 本法/本条例/本办法… 第X条(第Y款)(第Z项), ranges
+    (第X条至第Y条) and lists (本法第十二条、第十三条) of them, 前款/本条第X款, 前条, 《title》第X条 (with or
+    without 中华人民共和国) and 《title》(文号). Matching runs on the folded text (full-width,
+    traditional), so offsets point into ``text`` as given."""
+    folded = fold(text)
+    found: list[TextReference] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(match: re.Match[str], kind: str, **extra: object) -> None:
+        found.append(
+            TextReference(text[match.start() : match.end()], match.start(), match.end(), kind, **extra)
+        )
+        taken.append((match.start(), match.end()))
+
+    def continue_after(match: re.Match[str], kind: str, **extra: object) -> None:
+        position = match.end()
+        while (more := _CONTINUATION.match(folded, position)) is not None:
+            start = more.start("article")
+            found.append(
+                TextReference(
+                    text[start : more.end()], start, more.end(), kind, **extra, **_article_fields(more)
+                )
+            )
+            taken.append((start, more.end()))
+            position = more.end()
+
+    for match in _TITLED_REFERENCE.finditer(folded):
+        if not (match.group("doc_number") or match.group("article")):
+            continue  # a title alone names a document, not a provision of it
+        title = "".join(text[match.start("title") : match.end("title")].split())
+        number = match.group("doc_number") and "".join(
+            text[match.start("doc_number") : match.end("doc_number")].split()
+        )
+        add(match, "titled", title=title, doc_number=number, **_article_fields(match))
+        if match.group("article"):
+            continue_after(match, "titled", title=title, doc_number=found[-1].doc_number)
+    for match in _SELF_REFERENCE.finditer(folded):
+        add(match, "self", **_article_fields(match))
+        continue_after(match, "self")
+    for pattern, kind in ((_THIS_CLAUSE, "this_clause"), (_PREVIOUS_CLAUSE, "previous_clause")):
+        for match in pattern.finditer(folded):
+            if any(start <= match.start() < end for start, end in taken):
+                continue
+            fields = {"paragraph": _number(match, "paragraph"), "item": _number(match, "item")}
+            add(match, kind, **fields)
+    return sorted(found, key=lambda reference: reference.start)

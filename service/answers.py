@@ -10,13 +10,14 @@ in ``ANSWERERS`` under the name the ``POLICYQA_ANSWERER`` setting gives; each is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.errors import IndexMismatchError, InvalidQueryError
 from policyqa.indexer.records import Hit, Query, Retrieval, SearchFilters
+from policyqa.indexer.validity import Validity
 from policyqa.registry import Registry
 from policyqa.service.budget import check_budget
 from policyqa.text import LEADING_LABEL
@@ -30,6 +31,7 @@ DEFAULT_ASK_K = 3  # top clauses whose sentences an answer may quote
 # An answer quotes 1-3 sentences, and every sentence of every clause read is embedded: k = 100 cost 17-83 s of
 # CPU per question, k = 10 about a second.
 MAX_ASK_K = 10
+MAX_DEPENDENCY_CHARS = 200  # of a clause a quote depends on, added as context
 
 ANSWERERS = Registry(
     "answerer",
@@ -52,6 +54,8 @@ class Quote:
     document: Document
     start: int
     end: int
+    cited_from: str | None = None  # a clause the answer quotes refers to this one (依照本法第十二条…)
+    validity: Validity | None = None  # of a quote not drawn from the hits
 
     @property
     def text(self) -> str:
@@ -114,7 +118,59 @@ def ask(
     if not relevant:
         top = max((hit.relevance or 0.0 for hit in retrieval.hits), default=0.0)
         return retrieval, Answer(NO_ANSWER_TEXT, True, top, ())
-    return retrieval, answerer.answer(retrieval.query, relevant)
+    return retrieval, with_dependencies(index, retrieval, answerer.answer(retrieval.query, relevant))
+
+
+def with_dependencies(index: PolicyIndex, retrieval: Retrieval, answer: Answer) -> Answer:
+    """``answer`` with the clauses its quotes depend on added as context and cited: a quote that says
+    "依照本法第十二条规定的条件" is followed by 第十二条's first sentence (at most
+    ``MAX_DEPENDENCY_CHARS``), once per cited clause."""
+    if answer.no_answer or not answer.quotes:
+        return answer
+    day = next((hit.validity.as_of for hit in retrieval.hits if hit.validity is not None), None)
+    links = index.catalogue.links
+    cited = {quote.clause.id for quote in answer.quotes}
+    added: list[Quote] = []
+    for quote in answer.quotes:
+        for link in links.references_out(quote.clause.id):
+            target = link.target_clause_id
+            if target is None or target in cited or link.kind not in ("self", "titled"):
+                continue
+            if link.end <= quote.start or link.start >= quote.end:
+                continue  # a reference outside the quoted sentences
+            clause = index.clause(target)
+            start, end = _first_sentence(clause)
+            added.append(
+                Quote(
+                    clause,
+                    index.document(clause.document_id),
+                    start,
+                    end,
+                    cited_from=quote.clause.id,
+                    validity=index.catalogue.validity.on(clause.document_id, day) if day else None,
+                )
+            )
+            cited.add(target)
+    if not added:
+        return answer
+    first = len(answer.quotes) + 1
+    context = "".join(
+        f"（所引{quote.document.cited_title}{clause_label(quote.clause)}：{quote.text}[{number}]）"
+        for number, quote in enumerate(added, start=first)
+    )
+    return replace(answer, text=answer.text + context, quotes=(*answer.quotes, *added))
+
+
+def _first_sentence(clause: Clause) -> tuple[int, int]:
+    """Offsets into ``clause.text`` of its first sentence after its number (the whole text up to
+    ``MAX_DEPENDENCY_CHARS``)."""
+    text = clause.text
+    start = len(clause.number) if clause.number and text.startswith(clause.number) else 0
+    while start < len(text) and text[start].isspace():
+        start += 1
+    stop = min(len(text), start + MAX_DEPENDENCY_CHARS)
+    ends = [position + 1 for position in range(start, stop) if text[position] in "。；;！？"]
+    return start, ends[0] if ends else stop
 
 
 def answer_threshold(index: PolicyIndex, min_relevance: float | None) -> float:

@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from policyqa.indexer.records import SearchFilters
 from policyqa.service.answers import Answer, Grounding, clause_label
-from policyqa.service.schemas import AskResponse, Citation, Text
+from policyqa.service.schemas import AskResponse, Citation, IsoDate, Text
 
 ROLES = Literal["system", "developer", "user", "assistant", "tool"]
 REFERENCES_HEADING = "参考条款："
@@ -75,6 +76,22 @@ class ChatCompletionRequest(BaseModel):
         default=None, ge=1, description="cut the answer's content after this many characters"
     )
     user: str | None = Field(default=None, max_length=256, description="accepted; not stored")
+    as_of: IsoDate | None = Field(
+        default=None,
+        examples=["2024-03-01"],
+        description="policyqa extension: answer from the versions in force on this day (default today)",
+    )
+    include_history: bool = Field(
+        default=False, description="policyqa extension: answer from every version, each labelled"
+    )
+
+    def search_filters(self) -> SearchFilters | None:
+        """The versions the answer may cite (None: those in force today)."""
+        if self.as_of is None and not self.include_history:
+            return None
+        return SearchFilters(
+            as_of=self.as_of.isoformat() if self.as_of else None, include_history=self.include_history or None
+        )
 
 
 class AssistantMessage(BaseModel):

@@ -100,7 +100,9 @@ def run_ask(args: argparse.Namespace) -> int:
     print(f"（相关度 {response.confidence:.2f}）")
     for citation in response.citations:
         document = citation.document
-        print(f"[{citation.n}] 《{document.title}》{document.subtitle or ''} {' › '.join(citation.path)}")
+        status = f"  [{citation.validity.status}]" if citation.validity is not None else ""
+        where = f"《{document.title}》{document.subtitle or ''} {' › '.join(citation.path)}"
+        print(f"[{citation.n}] {where}{status}")
         print(f"    {citation.quote}")
     return 0
 

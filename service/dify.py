@@ -34,7 +34,7 @@ from policyqa.service.errors import (
     status_of,
     validation_message,
 )
-from policyqa.service.schemas import Text
+from policyqa.service.schemas import Text, ValidityInfo
 from policyqa.service.settings import DEFAULT_KNOWLEDGE_ID, ServiceSettings
 from policyqa.text import normalize
 
@@ -53,6 +53,8 @@ TEXT_OPERATORS = (
     "not empty",
 )
 DATE_OPERATORS = ("is", "before", "after", "empty", "not empty")
+# Conditions on the search rather than on documents: which versions it keeps.
+VERSION_NAMES = ("as_of", "include_history")
 _NAMED_FILTERS = frozenset(entry.name for entry in filter_fields())
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -91,7 +93,12 @@ class RetrievalSetting(BaseModel):
 
 
 class Condition(BaseModel):
-    name: str = Field(description="a document field: date, " + ", ".join(TEXT_NAMES), examples=["region"])
+    name: str = Field(
+        description="a document field: date, "
+        + ", ".join(TEXT_NAMES)
+        + "; or as_of (yyyy-mm-dd: the versions in force that day) or include_history (true: every version)",
+        examples=["region"],
+    )
     comparison_operator: str = Field(
         description=f"for date: {', '.join(DATE_OPERATORS)}; for the others: {', '.join(TEXT_OPERATORS)}",
         examples=["is"],
@@ -136,6 +143,9 @@ class RecordMetadata(BaseModel):
     doc_number: str | None = Field(examples=["苏府规字〔2020〕3号"])
     region: str | None = Field(examples=["苏州市"])
     doc_type: str | None = Field(examples=["办法"])
+    validity: ValidityInfo | None = Field(
+        default=None, description="the version's validity on the search's day"
+    )
     url: str = Field(
         description="the clause on the search page", examples=["http://127.0.0.1:8000/#/clause/…"]
     )
@@ -171,11 +181,40 @@ def retrieval_filters(
 ) -> SearchFilters | None:
     """``preset`` narrowed to the documents ``condition`` keeps; UnsupportedConditionError for a condition
     that cannot be evaluated on documents."""
+    versions: dict[str, object] = {}
+    if condition is not None:
+        versions, condition = _version_conditions(condition)
+    if versions:
+        preset = replace(preset or SearchFilters(), **versions)
     test = document_test(condition) if condition is not None else None
     if test is None:
         return preset
     kept = frozenset(document.id for document in index.documents() if test(document))
     return replace(preset or SearchFilters(), document_ids=kept)
+
+
+def _version_conditions(condition: MetadataCondition) -> tuple[dict[str, object], MetadataCondition]:
+    """The search-wide conditions (``as_of`` is yyyy-mm-dd, ``include_history`` is true) apart from the
+    document tests; UnsupportedConditionError for another operator, a bad value, or one under ``or``."""
+    versions: dict[str, object] = {}
+    rest = []
+    for item in condition.conditions or ():
+        if item.name not in VERSION_NAMES:
+            rest.append(item)
+            continue
+        if condition.logical_operator == "or" or item.comparison_operator != "is":
+            raise UnsupportedConditionError(
+                f"metadata_condition: {item.name!r} takes the operator 'is', under 'and'"
+            )
+        if item.name == "as_of":
+            versions["as_of"] = _date_value("is", item.value).isoformat()
+        elif str(item.value).lower() in ("true", "1"):
+            versions["include_history"] = True
+        elif str(item.value).lower() not in ("false", "0"):
+            raise UnsupportedConditionError(
+                f"metadata_condition: 'include_history' is true or false, got {item.value!r}"
+            )
+    return versions, condition.model_copy(update={"conditions": rest})
 
 
 # ---- metadata_condition → a test of documents --------------------------------------------------------------
@@ -299,6 +338,7 @@ def record(hit: Hit, score: float, page_url: str) -> Record:
             doc_number=document.doc_number,
             region=document.region,
             doc_type=document.doc_type,
+            validity=ValidityInfo.of(hit.validity) if hit.validity is not None else None,
             url=f"{page_url}#/clause/{hit.clause.id}",
         ),
     )

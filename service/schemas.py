@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any, Literal, get_type_hints
 
@@ -20,6 +21,8 @@ from pydantic_core import PydanticCustomError
 from policyqa.corpus.model import Clause, Document, listed_fields, listed_metadata
 from policyqa.indexer.errors import InvalidQueryError
 from policyqa.indexer.records import MAX_K, Retrieval, SearchFilters, SearchMode, filter_fields
+from policyqa.indexer.references import Link
+from policyqa.indexer.validity import Validity
 from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K, Answer, Grounding
 from policyqa.text import is_well_formed
 
@@ -86,6 +89,34 @@ DocumentMeta = create_model(
 )
 
 
+class ValidityInfo(BaseModel):
+    """Which version this is and whether it is in force on ``as_of`` (the search's day, default today)."""
+
+    status: Literal["尚未施行", "现行有效", "已被修订", "已废止", "已失效"] = Field(examples=["现行有效"])
+    effective_from: str | None = Field(
+        examples=["2024-07-01"], description="施行 date (stated, or the publication date when inferred)"
+    )
+    effective_to: str | None = Field(
+        examples=[None],
+        description="first day no longer in force: the next version's 施行 date, the day after a stated "
+        "expiry, or the 施行 date of the document repealing it (null: open)",
+    )
+    superseded_by: str | None = Field(description="id of the next version of the same work")
+    repealed_by: str | None = Field(description="id of the document that says it repeals this one")
+    published: str | None = Field(examples=["2023-12-29"], description="通过/公布/发文 date")
+    effective_from_inferred: bool = Field(description="true when no 施行 date is stated")
+    supersedes: str | None = Field(description="id of the previous version")
+    repeals: list[str] = Field(description="ids of the documents this one repeals")
+    versions: list[str] = Field(description="ids of every version of the work, oldest first")
+    as_of: str = Field(examples=["2026-12-01"], description="the day the status is for")
+
+    @classmethod
+    def of(cls, validity: Validity) -> ValidityInfo:
+        return cls(
+            **asdict(validity) | {"versions": list(validity.versions), "repeals": list(validity.repeals)}
+        )
+
+
 class SearchHit(BaseModel):
     """A clause matching the query."""
 
@@ -103,6 +134,7 @@ class SearchHit(BaseModel):
     heading: str = Field(examples=["发展创新型孵化器"])
     text: str = Field(examples=["（十二）发展创新型孵化器。鼓励高新区建设专业化众创空间和孵化器……"])
     highlights: list[SpanOffsets] = Field(description="[start, end) offsets into text matching the query")
+    validity: ValidityInfo
 
 
 class SearchResponse(BaseModel):
@@ -115,7 +147,11 @@ def _filter_fields() -> dict[str, Any]:
     """Pydantic field definitions of the ``SearchFilters`` fields (dates typed as dates)."""
     return {
         entry.name: (
-            IsoDate | None if entry.metadata["is_date"] else Text | None,
+            bool | None
+            if entry.metadata["is_switch"]
+            else IsoDate | None
+            if entry.metadata["is_date"]
+            else Text | None,
             Field(default=None, description=entry.metadata["help"], examples=[entry.metadata["example"]]),
         )
         for entry in filter_fields()
@@ -212,6 +248,12 @@ class Citation(BaseModel):
     quote: str = Field(examples=["鼓励高新区建设专业化众创空间和孵化器。"])
     start: int
     end: int
+    validity: ValidityInfo | None = Field(default=None, description="the cited version's validity")
+    depends_from: str | None = Field(
+        default=None,
+        description="set on a clause cited as context: the id of the quoted clause that refers to it "
+        "(依照本法第十二条…)",
+    )
 
 
 class AskResponse(BaseModel):
@@ -245,6 +287,7 @@ class AskResponse(BaseModel):
         """What POST /ask (and ``policyqa ask --json``) returns for ``answer`` drawn from ``retrieval``;
         ``asked`` is the question as asked when ``rewritten`` (the one searched) replaced it."""
         relevance = {hit.clause.id: hit.relevance or 0.0 for hit in retrieval.hits}
+        validity = {hit.clause.id: hit.validity for hit in retrieval.hits if hit.validity is not None}
         return cls(
             question=asked if asked is not None else retrieval.query.text,
             rewritten_question=rewritten,
@@ -257,12 +300,17 @@ class AskResponse(BaseModel):
                 Citation(
                     n=number,
                     clause_id=quote.clause.id,
-                    relevance=relevance[quote.clause.id],
+                    # a clause quoted because a quoted one depends on it: that one's relevance
+                    relevance=relevance.get(quote.clause.id, relevance.get(quote.cited_from or "", 0.0)),
                     document=DocumentMeta.of(quote.document),
                     path=list(quote.clause.path),
                     quote=quote.text,
                     start=quote.start,
                     end=quote.end,
+                    depends_from=quote.cited_from,
+                    validity=ValidityInfo.of(found)
+                    if (found := validity.get(quote.clause.id, quote.validity)) is not None
+                    else None,
                 )
                 for number, quote in enumerate(answer.quotes, start=1)
             ],
@@ -277,8 +325,51 @@ class Part(BaseModel):
     end: int
 
 
+class ReferenceLink(BaseModel):
+    """A reference in the clause's text (``text == clause.text[start:end]``) and the clause it cites: the
+    same version's article for 本法第X条, the version of the cited work in force on the citing version's 施行
+    date for 《…》第X条; null targets when it is not indexed."""
+
+    text: str = Field(examples=["本法第四十七条"])
+    start: int
+    end: int
+    kind: Literal["self", "this_clause", "previous_clause", "titled"]
+    target_document_id: str | None
+    target_clause_id: str | None
+    target_clause_ids: list[str] = Field(description="every clause of a range (第X条至第Y条)")
+    title: str | None = Field(default=None, description="the cited title as written (《…》 references)")
+    paragraph: int | None = Field(default=None, description="第Y款")
+    item: int | None = Field(default=None, description="第Z项")
+
+    @classmethod
+    def of(cls, link: Link) -> ReferenceLink:
+        values = asdict(link)
+        values.pop("source_clause_id")
+        return cls(**values | {"target_clause_ids": list(link.target_clause_ids)})
+
+
+class CitingClause(BaseModel):
+    """A clause whose text cites this one."""
+
+    clause_id: str
+    document: DocumentMeta
+    path: list[str]
+
+
+class ClauseVersion(BaseModel):
+    """Another version of the clause's document, and its counterpart there (null: none)."""
+
+    document_id: str
+    date: str | None
+    validity: ValidityInfo
+    clause_id: str | None = Field(
+        description="the counterpart: the clause sharing the most character bigrams (at least 30 %: articles "
+        "are renumbered between versions), else the one with the same number"
+    )
+
+
 class ClauseDetail(BaseModel):
-    """A clause in its document context."""
+    """A clause in its document context, with its version's validity and its cross-references."""
 
     id: str
     document: DocumentMeta
@@ -289,6 +380,12 @@ class ClauseDetail(BaseModel):
     parts: list[Part]
     previous: str | None = Field(description="id of the clause before it in the document")
     next: str | None = Field(description="id of the clause after it in the document")
+    validity: ValidityInfo
+    references_out: list[ReferenceLink]
+    cited_by: list[CitingClause]
+    other_versions: list[ClauseVersion] = Field(
+        description="the other versions of the work, oldest first, each with its counterpart of this clause"
+    )
 
 
 class DocumentSummary(DocumentMeta):
@@ -306,9 +403,19 @@ class OutlineEntry(BaseModel):
         return cls(id=clause.id, number=clause.number, heading=clause.heading, path=list(clause.path))
 
 
+class VersionEntry(BaseModel):
+    """A version of the document's work."""
+
+    id: str
+    date: str | None
+    validity: ValidityInfo
+
+
 class DocumentDetail(DocumentMeta):
     references: list[str] = Field(description="titles and 文号 cited in the body")
     clauses: list[OutlineEntry]
+    validity: ValidityInfo
+    versions: list[VersionEntry] = Field(description="every version of the work, oldest first (this one too)")
 
 
 class UploadResponse(BaseModel):

@@ -140,3 +140,80 @@ def test_int_to_chinese_round_trips():
 )
 def test_article_key(label, key):
     assert article_key(label) == key
+
+
+# ---- cross-references ------------------------------------------------------------------------------------
+
+
+def _found(text: str) -> list[tuple]:
+    from policyqa.text import find_references
+
+    return [
+        (ref.text, ref.kind, ref.title, ref.doc_number, ref.article, ref.article_end, ref.paragraph, ref.item)
+        for ref in find_references(text)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("依照本法第十二条的规定", [("本法第十二条", "self", None, None, "12", None, None, None)]),
+        (
+            "违反本条例第二十条、第二十一条第二款第三项规定",
+            [
+                ("本条例第二十条", "self", None, None, "20", None, None, None),
+                ("第二十一条第二款第三项", "self", None, None, "21", None, 2, 3),
+            ],
+        ),
+        ("适用本办法第5条之一", [("本办法第5条之一", "self", None, None, "5-1", None, None, None)]),
+        ("依照本意見第一百二十三條", [("本意見第一百二十三條", "self", None, None, "123", None, None, None)]),
+        ("本法第十条至第十五条", [("本法第十条至第十五条", "self", None, None, "10", "15", None, None)]),
+        (
+            "依照《中华人民共和国公司法》第一百零二条处理",
+            [
+                (
+                    "《中华人民共和国公司法》第一百零二条",
+                    "titled",
+                    "中华人民共和国公司法",
+                    None,
+                    "102",
+                    None,
+                    None,
+                    None,
+                )
+            ],
+        ),
+        ("依照《公司法》第四条", [("《公司法》第四条", "titled", "公司法", None, "4", None, None, None)]),
+        (
+            "根据《关于推进X的意见》（苏政发〔2018〕12号）",
+            [
+                (
+                    "《关于推进X的意见》（苏政发〔2018〕12号）",
+                    "titled",
+                    "关于推进X的意见",
+                    "苏政发〔2018〕12号",
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            ],
+        ),
+        ("前款规定的情形", [("前款", "this_clause", None, None, None, None, None, None)]),
+        ("本条第二款第（一）项", [("本条第二款第（一）项", "this_clause", None, None, None, None, 2, 1)]),
+        ("前条第一款", [("前条第一款", "previous_clause", None, None, None, None, 1, None)]),
+        ("依照《公司法》的规定", []),  # a title alone names a document, not a provision
+        ("第十二条 公司应当……", []),  # an article's own number is no reference
+    ],
+)
+def test_find_references(text: str, expected: list[tuple]) -> None:
+    assert _found(text) == expected
+
+
+def test_reference_offsets_point_into_the_text_as_given() -> None:
+    from policyqa.text import find_references
+
+    text = "（二）依照ＸＸ，本法第十二條、第十三条和《中華人民共和國公司法》第四條"
+    for reference in find_references(text):
+        assert text[reference.start : reference.end] == reference.text
+    assert [reference.article for reference in find_references(text)] == ["12", "13", "4"]

@@ -114,6 +114,7 @@ def chat_completions(
                 history,
                 condense=state.condense if name == "llm" else None,
                 min_relevance=settings.answer_min_relevance,
+                filters=body.search_filters(),
             )
         response = AskResponse.of(
             retrieval, found, asked=question, rewritten=resolved.question if resolved.rewritten else None

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 
 from policyqa.errors import PolicyQAError
+from policyqa.indexer.validity import today
 from policyqa.service.deps import IndexDep, LiveDep, MetricsDep, SettingsDep, WriteAccess
 from policyqa.service.schemas import (
     DeleteResponse,
     DocumentDetail,
     DocumentMeta,
     DocumentSummary,
+    IsoDate,
     OutlineEntry,
     UploadResponse,
+    ValidityInfo,
+    VersionEntry,
     error_responses,
 )
 from policyqa.service.upload import parse_upload
@@ -39,15 +43,33 @@ def list_documents(index: IndexDep) -> list[DocumentSummary]:
     "/{document_id}",
     operation_id="get_document",
     response_model=DocumentDetail,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 422, 503),
 )
-def get_document(document_id: str, index: IndexDep) -> DocumentDetail:
-    """A document's metadata and its clause outline in reading order."""
+def get_document(
+    document_id: str,
+    index: IndexDep,
+    as_of: Annotated[
+        IsoDate | None, Query(description="the day validity is given for (default today)")
+    ] = None,
+) -> DocumentDetail:
+    """A document's metadata, its clause outline in reading order, its validity on ``as_of`` and the other
+    versions of its work."""
     document = index.document(document_id)
+    day = as_of.isoformat() if as_of else today(index.settings)
+    validity = index.catalogue.validity_on(document_id, day)
     return DocumentDetail(
         **DocumentMeta.of(document).model_dump(),
         references=list(document.references),
         clauses=[OutlineEntry.of(clause) for clause in index.clauses_of(document_id)],
+        validity=ValidityInfo.of(validity),
+        versions=[
+            VersionEntry(
+                id=version,
+                date=index.document(version).date,
+                validity=ValidityInfo.of(index.catalogue.validity_on(version, day)),
+            )
+            for version in validity.versions
+        ],
     )
 
 

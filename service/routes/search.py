@@ -15,6 +15,7 @@ from policyqa.service.schemas import (
     SearchHit,
     SearchParameters,
     SearchResponse,
+    ValidityInfo,
     error_responses,
 )
 from policyqa.text import normalize
@@ -56,6 +57,7 @@ def search(
             heading=hit.clause.heading,
             text=hit.clause.text,
             highlights=[list(span) for span in highlight_spans(hit.clause.text, terms, normalize)],
+            validity=ValidityInfo.of(hit.validity),
         )
         for hit in retrieval.hits
     ]

@@ -33,9 +33,27 @@ function citedTitle(documentInfo) {
   return `《${documentInfo.title}》${documentInfo.subtitle || ""}`;
 }
 
+// 江苏（推断） when the region was inferred from the places the body names, not stated.
+function regionLabel(documentInfo) {
+  if (!documentInfo.region) return null;
+  return documentInfo.region_basis === "inferred" ? `${documentInfo.region}（推断）` : documentInfo.region;
+}
+
 // 《title》 › 四、… › （十二）…
 function breadcrumb(documentInfo, path) {
   return [citedTitle(documentInfo), ...path].join(" › ");
+}
+
+// The status of a version on the search's day: 现行有效 / 已被修订 / 已废止 / 尚未施行 / 已失效.
+const STATUS_CLASSES = { "现行有效": "in-force", "已被修订": "revised", "已废止": "repealed",
+                         "尚未施行": "not-yet", "已失效": "expired" };
+
+function validityBadge(validity) {
+  if (!validity) return null;
+  const dates = [validity.effective_from && `${validity.effective_from} 起施行`,
+                 validity.effective_to && `${validity.effective_to} 起不再有效`].filter(Boolean).join("，");
+  return el("span", { class: `validity-badge validity-${STATUS_CLASSES[validity.status] || "other"}`,
+                      title: dates || "施行日期不详" }, validity.status);
 }
 
 function clauseHref(clauseId, start, end) {
@@ -54,7 +72,8 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
-const FORM_FIELDS = ["q", "mode", "document_id", "region", "doc_type", "date_from", "date_to"];
+const FORM_FIELDS = ["q", "mode", "document_id", "region", "doc_type", "date_from", "date_to", "as_of"];
+const FILTERS = ["document_id", "region", "doc_type", "date_from", "date_to", "as_of"];
 
 function formParams() {
   const params = new URLSearchParams();
@@ -62,6 +81,7 @@ function formParams() {
     const value = $(name).value.trim();
     if (value) params.set(name, value);
   }
+  if ($("include_history").checked) params.set("include_history", "true");
   return params;
 }
 
@@ -69,6 +89,7 @@ function fillForm(params) {
   for (const name of FORM_FIELDS) {
     if (params.has(name)) $(name).value = params.get(name);
   }
+  $("include_history").checked = params.get("include_history") === "true";
   $("document_id").value = params.get("document_id") || "";
   showScope($("document_id").value);
 }
@@ -103,9 +124,10 @@ async function runSearch(params, ticket = navigation) {
   if (!question) return;
   setStatus("正在检索…");
   const filters = {};
-  for (const name of ["document_id", "region", "doc_type", "date_from", "date_to"]) {
+  for (const name of FILTERS) {
     if (params.get(name)) filters[name] = params.get(name);
   }
+  if (params.get("include_history") === "true") filters.include_history = true;
   const searchParams = new URLSearchParams(params);
   searchParams.set("k", "10");
   try {
@@ -226,7 +248,7 @@ function renderAnswer(answer) {
   list.replaceChildren(...answer.citations.map((c) =>
     el("li", { value: String(c.n) },
       el("a", { href: clauseHref(c.clause_id, c.start, c.end), class: "citation-link" },
-        breadcrumb(c.document, c.path)),
+        breadcrumb(c.document, c.path)), " ", validityBadge(c.validity),
       c.document.date ? el("span", { class: "meta" }, ` ${c.document.date}`) : null)));
   $("answer").hidden = false;
 }
@@ -237,10 +259,11 @@ function renderResults(results) {
   list.replaceChildren(...results.hits.map((hit) =>
     el("li", { class: "hit" },
       el("p", { class: "breadcrumb" },
-        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path))),
+        el("a", { href: clauseHref(hit.clause_id) }, breadcrumb(hit.document, hit.path)), " ",
+        validityBadge(hit.validity)),
       el("p", { class: "hit-text" }, marked(hit.text, hit.highlights)),
-      el("p", { class: "meta" }, [hit.document.issuer, hit.document.doc_number, hit.document.date]
-        .filter(Boolean).join(" · ")))));
+      el("p", { class: "meta" }, [regionLabel(hit.document), hit.document.issuer, hit.document.doc_number,
+                                  hit.document.date].filter(Boolean).join(" · ")))));
   if (!results.hits.length) list.append(el("li", { class: "empty" }, "没有找到相关条款。"));
   $("results-section").hidden = false;
 }
@@ -265,13 +288,16 @@ async function showClause(clauseId, params, ticket = navigation) {
 function renderClause(clause, documentInfo, params) {
   $("doc-search-form").dataset.documentId = documentInfo.id;
   $("doc-title").textContent = citedTitle(documentInfo);
-  $("doc-meta").textContent = [documentInfo.issuer, documentInfo.doc_number, documentInfo.date]
-    .filter(Boolean).join(" · ");
+  $("doc-meta").replaceChildren([regionLabel(documentInfo), documentInfo.issuer, documentInfo.doc_number,
+                                 documentInfo.date].filter(Boolean).join(" · "), " ",
+                                validityBadge(clause.validity));
+  renderVersions(clause);
   $("clause-path").textContent = breadcrumb(documentInfo, clause.path);
   const start = Number(params.get("start"));
   const end = Number(params.get("end"));
-  const quoted = params.has("start") && end > start ? [[start, end]] : [];
-  $("clause-text").replaceChildren(marked(clause.text, quoted));
+  const quoted = params.has("start") && end > start ? [start, end] : null;
+  $("clause-text").replaceChildren(linkedText(clause.id, clause.text, clause.references_out, quoted));
+  renderCitedBy(clause.cited_by);
   for (const [id, link] of [[clause.previous, $("prev-clause")], [clause.next, $("next-clause")]]) {
     link.hidden = !id;
     if (id) link.href = clauseHref(id);
@@ -298,6 +324,82 @@ function renderClause(clause, documentInfo, params) {
   if (current) current.scrollIntoView({ block: "nearest" });
   const mark = $("clause-text").querySelector("mark");
   if (mark) mark.scrollIntoView({ block: "center" });
+}
+
+// The clause's text with each resolved reference (本法第十二条, 《…》第X条, 前款) a link to the clause it cites,
+// and the quoted span marked.
+function linkedText(clauseId, text, references, quoted) {
+  const links = references.filter((r) => r.target_clause_id && r.target_clause_id !== clauseId);
+  const cuts = new Set([0, text.length, ...links.flatMap((r) => [r.start, r.end]), ...(quoted || [])]);
+  const points = [...cuts].filter((p) => p >= 0 && p <= text.length).sort((a, b) => a - b);
+  const fragment = document.createDocumentFragment();
+  for (let i = 0; i + 1 < points.length; i += 1) {
+    const [from, to] = [points[i], points[i + 1]];
+    let piece = text.slice(from, to);
+    if (quoted && from >= quoted[0] && to <= quoted[1]) piece = el("mark", {}, piece);
+    const link = links.find((r) => r.start <= from && to <= r.end);
+    fragment.append(link ? el("a", { class: "ref-link", href: clauseHref(link.target_clause_id),
+                                     title: link.title ? `《${link.title}》` : "本文件" }, piece) : piece);
+  }
+  return fragment;
+}
+
+function renderCitedBy(citing) {
+  $("cited-by").hidden = !citing.length;
+  $("cited-by-count").textContent = `被引用 ${citing.length} 次`;
+  $("cited-by-list").replaceChildren(...citing.map((c) =>
+    el("li", {}, el("a", { href: clauseHref(c.clause_id) }, breadcrumb(c.document, c.path)))));
+}
+
+// The other versions of the document, each linking to this clause's counterpart there, with a diff.
+function renderVersions(clause) {
+  const versions = clause.other_versions;
+  $("doc-versions").hidden = !versions.length;
+  $("version-diff").hidden = true;
+  $("doc-versions").replaceChildren("其他版本：", ...versions.flatMap((v) => {
+    const compare = el("button", { type: "button", class: "diff-button" }, "对比");
+    compare.disabled = !v.clause_id;
+    compare.addEventListener("click", () => showDiff(clause, v));
+    return [el("a", { href: v.clause_id ? clauseHref(v.clause_id) : "#", class: "version-link" },
+      `${v.date || "日期不详"}版`), " ", validityBadge(v.validity), " ", compare, " "];
+  }));
+}
+
+// The counterpart in another version against this clause: deleted text struck through, added text underlined.
+async function showDiff(clause, version) {
+  try {
+    const other = await api(`clauses/${encodeURIComponent(version.clause_id)}`);
+    $("version-diff-title").textContent =
+      `与${version.date || ""}版 ${other.path.at(-1) || ""} 对比（删除线：该版有、本版无；下划线：本版新增）`;
+    $("version-diff-text").replaceChildren(...characterDiff(other.text, clause.text));
+    $("version-diff").hidden = false;
+  } catch (error) {
+    setStatus(`无法对比：${error.message}`);
+  }
+}
+
+// A character-level diff (longest common subsequence) as text, <del> and <ins> nodes.
+function characterDiff(before, after) {
+  const [a, b] = [[...before], [...after]];
+  const lengths = Array.from({ length: a.length + 1 }, () => new Uint16Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i -= 1) {
+    for (let j = b.length - 1; j >= 0; j -= 1) {
+      lengths[i][j] = a[i] === b[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
+    }
+  }
+  const nodes = [];
+  const push = (tag, text) => {
+    const last = nodes.at(-1);
+    if (last && last.tag === tag) last.text += text;
+    else nodes.push({ tag, text });
+  };
+  let [i, j] = [0, 0];
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) { push("", a[i]); i += 1; j += 1; }
+    else if (j < b.length && (i === a.length || lengths[i][j + 1] >= lengths[i + 1][j])) { push("ins", b[j]); j += 1; }
+    else { push("del", a[i]); i += 1; }
+  }
+  return nodes.map((node) => node.tag ? el(node.tag, {}, node.text) : node.text);
 }
 
 // ---- filters and routing --------------------------------------------------------------------

@@ -26,7 +26,8 @@ def test_json(seed_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"document", "clauses"}
     assert set(result["document"]) == {
-        "id", "title", "subtitle", "date", "issuer", "doc_number", "region", "doc_type", "references"
+        "id", "title", "subtitle", "date", "issuer", "doc_number", "region", "doc_type", "region_basis",
+        "issuer_level", "references"
     }  # fmt: skip
     assert result["document"]["date"] == "2018-10-17"
     clause = next(c for c in result["clauses"] if c["number"] == "（十五）")

@@ -20,7 +20,9 @@ def test_metadata(seed, seed_path):
     assert document.date == "2018-10-17"
     assert document.doc_type == "意见"
     assert document.doc_number is None  # the 文号 in the body are citations
-    assert document.region is None  # the prefix 【地区】 is a placeholder, not a place
+    # the prefix 【地区】 is a placeholder, not a place; the body's places (江苏, 苏州, 南京 …) and how it
+    # speaks (经省政府同意, 全省) make it a 江苏 provincial document
+    assert (document.region, document.region_basis, document.issuer_level) == ("江苏", "inferred", "省级")
     assert document.source == seed_path.name
     assert "国家高新区“十三五”发展规划" in document.references
     assert "国科发高〔2017〕90号" in document.references  # printed without its 〕 in the text

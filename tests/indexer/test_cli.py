@@ -43,6 +43,8 @@ def test_search_json_on_the_demo_index(
         "doc_number",
         "region",
         "doc_type",
+        "region_basis",
+        "issuer_level",
     }
     assert "孵化器" in out  # ensure_ascii=False
 

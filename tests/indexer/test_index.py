@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from policyqa.corpus.parse import parse_text
-from policyqa.indexer import PolicyIndex, SearchFilters, add_documents, build_index, remove_documents
+from policyqa.indexer import PolicyIndex, SearchFilters, add_documents, build_index, remove_documents, store
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import (
     IndexCorruptError,
@@ -333,3 +334,39 @@ def test_approximate_index_types(
     assert index.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE
     notices = index.search("防汛", mode="dense", k=3, filters=SearchFilters(doc_type="通知"))
     assert len(notices) == 3 and {hit.document.doc_type for hit in notices} == {"通知"}
+
+
+def _as_before_validity(index_dir: Path) -> Path:
+    """Turn the version in force into what an index written before validity and references looks like:
+    no validity columns, no clause_references table (manifest checksums rewritten to match)."""
+    version = store.current_version(index_dir)
+    with closing(store.connect(version)) as connection, connection:
+        connection.execute("DROP TABLE clause_references")
+        for column in ("region_basis", "issuer_level", "effective_date", "expires", "repeals_json"):
+            connection.execute(f"ALTER TABLE documents DROP COLUMN {column}")
+    manifest = store.read_manifest(version)
+    manifest.pop("files")
+    store.write_manifest(version, manifest)
+    return version
+
+
+def test_an_index_written_before_validity_loads_and_is_upgraded_on_its_next_write(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    old_version = _as_before_validity(tiny_index_copy)
+    before = store.read_manifest(old_version)["files"]
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    law = next(document for document in index.documents() if document.doc_type == "法")
+    assert law.effective_date == "2020-01-01"  # read from the stored text
+    assert index.catalogue.validity_on(law.id, "2019-12-31").status == "尚未施行"
+    assert store.read_manifest(old_version)["files"] == before  # loading wrote nothing
+
+    add_documents(tiny_index_copy, [parse_text(HEAT_NOTICE, "heat.txt")], index_settings, embedder=embedder)
+    upgraded = store.current_version(tiny_index_copy)
+    with closing(store.connect(upgraded)) as connection:
+        assert store.read_references(connection) is not None
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(documents)")}
+    assert {"effective_date", "expires", "repeals_json", "region_basis"} <= columns
+    index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert index.document(law.id).effective_date == "2020-01-01"
+    assert index.search("高温津贴怎么发", k=1)[0].validity.status == "现行有效"

@@ -173,3 +173,73 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# ---- versions and validity: two versions of 公司法, 监察法 and the law it repealed ---------------------
+
+LAWREF = REPO.parent / "shared" / "corpus" / "lawrefbook"
+VALIDITY_TODAY = "2025-06-01"  # POLICYQA_TODAY of the validity server: after 公司法 (2023) took effect
+REPEALED_LAW = """中华人民共和国行政监察法
+时间:2010-06-25
+
+第一条 为了加强监察工作，保证政令畅通，维护行政纪律，根据宪法，制定本法。
+第二条 监察机关是人民政府行使监察职能的机关，依照本法对国家行政机关实施监察。
+第三条 监察机关依照本法第二条的规定独立行使职权，不受其他行政部门的干涉。
+第四条 本法自公布之日起施行。
+"""
+
+
+@dataclass(frozen=True)
+class ValidityServer:
+    """A running service over the validity index, with POLICYQA_TODAY set; ``documents`` by short name
+    (company_2018, company_2023, supervision, administrative_supervision)."""
+
+    url: str
+    index_dir: Path
+    documents: dict[str, ParsedDocument]
+    api_key: str = API_KEY
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def validity_index(
+    policyqa_home: Path, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, ParsedDocument]]:
+    """公司法 (2018-10-26 and 2023-12-29, in force from 2024-07-01), 监察法 (2018, which repeals
+    《中华人民共和国行政监察法》) and a short 行政监察法, indexed once per session (a few hundred passages:
+    a minute or two)."""
+    if not LAWREF.is_dir():
+        pytest.skip("needs ../shared/corpus/lawrefbook")
+    folder = tmp_path_factory.mktemp("validity-docs")
+    repealed = folder / "行政监察法.txt"
+    repealed.write_text(REPEALED_LAW, encoding="utf-8")
+    files = {
+        "company_2018": LAWREF / "民法商法" / "公司法(2018-10-26).md",
+        "company_2023": LAWREF / "民法商法" / "公司法(2023-12-29).md",
+        "supervision": LAWREF / "宪法相关法" / "监察法(2018-03-20).md",
+        "administrative_supervision": repealed,
+    }
+    index_dir = policyqa_home / "validity-index"
+    build_index(
+        list(files.values()), index_dir, IndexSettings(home=policyqa_home), embedder=embedder, progress=False
+    )
+    return index_dir, {name: parse_file(path) for name, path in files.items()}
+
+
+@pytest.fixture(scope="session")
+def validity_server(
+    policyqa_home: Path, validity_index: tuple[Path, dict[str, ParsedDocument]], tmp_path_factory
+) -> Iterator[ValidityServer]:
+    """``policyqa serve`` over a private copy of the validity index (uploads change it), today fixed."""
+    import shutil
+
+    source, documents = validity_index
+    index_dir = tmp_path_factory.mktemp("validity-served") / "index"
+    shutil.copytree(source, index_dir)
+    port = free_port()
+    log = tmp_path_factory.mktemp("validity-log") / "server.log"
+    env = hermetic_env(policyqa_home, api_key=API_KEY, today=VALIDITY_TODAY)
+    with serving(policyqa_command("serve", "--index-dir", str(index_dir), port=port), port, env, log) as url:
+        yield ValidityServer(url, index_dir, documents)

@@ -65,7 +65,10 @@ def test_search_finds_the_clause_and_highlights_the_query_terms(server):
         "doc_number": "苏府规字〔2020〕3号",
         "region": "苏州市",
         "doc_type": "办法",
+        "region_basis": "stated",
+        "issuer_level": None,
     }
+    assert top["validity"]["status"] == "现行有效" and top["validity"]["effective_from"] == "2020-06-01"
     assert top["path"] == ["第四条"]
     marked = [top["text"][start:end] for start, end in top["highlights"]]
     assert "人才公寓租金" in marked

@@ -28,7 +28,9 @@ def test_text_names_each_citation_with_its_quote(service_index: tuple[Path, list
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("根据《关于加快培育发展高新技术产业开发区") and lines[0].endswith("[1]")
     assert lines[1].startswith("（相关度 ")
-    assert lines[2].startswith("[1] 《关于加快培育发展") and lines[2].endswith("（十二）发展创新型孵化器")
+    assert lines[2].startswith("[1] 《关于加快培育发展") and lines[2].endswith(
+        "（十二）发展创新型孵化器  [现行有效]"
+    )
     assert lines[3].strip() in lines[0]  # the quote, verbatim
 
 

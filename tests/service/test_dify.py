@@ -35,6 +35,7 @@ RECORD_METADATA = {
     "doc_number",
     "region",
     "doc_type",
+    "validity",
     "url",
 }
 
@@ -115,7 +116,9 @@ def test_records_carry_every_field_of_the_contract(dify: DifyServer):
         top = found[0]
         assert set(top) == {"content", "score", "title", "metadata"}
         assert top["title"] == "《苏州市人才公寓管理办法》"
-        assert top["metadata"] == {
+        validity = top["metadata"]["validity"]
+        assert validity["status"] == "现行有效" and validity["effective_from"] == "2020-06-01"
+        assert {name: value for name, value in top["metadata"].items() if name != "validity"} == {
             "clause_id": dify.rent_clause,
             "document_id": dify.second_id,
             "path": ["第四条"],
@@ -143,7 +146,7 @@ def test_seed_clause_metadata_is_null_where_the_document_has_none(dify: DifyServ
         found = records(client, body("高新区对创新型孵化器有什么支持？", top_k=1))
     assert found[0]["metadata"]["document_id"] == dify.seed_id
     assert found[0]["metadata"]["path"][-1] == "（十二）发展创新型孵化器"
-    assert (found[0]["metadata"]["issuer"], found[0]["metadata"]["region"]) == (None, None)
+    assert (found[0]["metadata"]["issuer"], found[0]["metadata"]["region"]) == (None, "江苏")  # inferred
     assert found[0]["title"] == "《关于加快培育发展高新技术产业开发区“一区一战略产业”的意见》"
 
 
@@ -177,7 +180,11 @@ def test_questions_the_collection_does_not_cover_get_no_records_at_dify_s_usual_
 
 CONDITIONS = [
     ([{"name": "region", "comparison_operator": "is", "value": "苏州"}], {"second"}),  # 苏州 = 苏州市
-    ([{"name": "region", "comparison_operator": "empty"}], {"seed"}),  # national documents
+    (
+        [{"name": "region", "comparison_operator": "empty"}],
+        set(),
+    ),  # national: none (the seed is 江苏, inferred)
+    ([{"name": "region", "comparison_operator": "is", "value": "江苏省"}], {"seed"}),
     ([{"name": "issuer", "comparison_operator": "contains", "value": "人民政府"}], {"second"}),
     ([{"name": "issuer", "comparison_operator": "is not", "value": "苏州市人民政府"}], {"seed"}),
     ([{"name": "doc_number", "comparison_operator": "start with", "value": "苏府"}], {"second"}),
