@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from policyqa.eval.queries import SEED_QUESTIONS
 from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
+from policyqa.indexer.cli import add_store_arguments, store_overrides
 
 Config = TypeVar("Config")  # a training run's frozen dataclass (TrainConfig, RerankerConfig)
 
@@ -46,6 +47,7 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         "--split-file", type=Path, default=STARD_SPLIT, help="split file for --split (default: STARD's)"
     )
     parser.add_argument("--document", metavar="ID", help="ask every question inside this document only")
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
     parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
@@ -233,7 +235,7 @@ def run_eval(args: argparse.Namespace) -> int:
     queries = queries[: args.limit]
     if args.report:
         ensure_writable(args.report)
-    settings = load_settings()
+    settings = load_settings(**store_overrides(args))
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     filters = SearchFilters(document_id=args.document) if args.document else None
     results = [
@@ -270,7 +272,7 @@ def run_key_phrase_eval(args: argparse.Namespace) -> int:
     from policyqa.service.settings import load_settings
 
     queries = load_key_phrase_queries(args.queries)[: args.limit]
-    settings = load_settings()
+    settings = load_settings(**store_overrides(args))
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     answerer = answerer_from_settings(settings, index.embedder)
     outcomes = ask_key_phrases(index, answerer, queries, min_relevance=settings.answer_min_relevance)

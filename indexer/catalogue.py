@@ -65,6 +65,11 @@ class Catalogue:
         """Every document, in the order they were indexed."""
         return list(self._document_list)
 
+    @property
+    def clause_count(self) -> int:
+        """How many clauses the index holds."""
+        return len(self._clauses)
+
     def clauses_of(self, document_id: str) -> list[Clause]:
         """The clauses of a document in reading order; UnknownIdError when absent."""
         self.document(document_id)
@@ -104,17 +109,32 @@ class Catalogue:
     def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
         """Boolean mask over passage rows that pass ``filters``; None when nothing is constrained.
         UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
-        if filters is None or filters == SearchFilters():
+        if not self.check_filters(filters):
             return None
+        allowed_documents = np.array(
+            [passes(document, filters) for document in self._document_list], dtype=bool
+        )
+        return allowed_documents[self._passage_document]
+
+    def check_filters(self, filters: SearchFilters | None) -> bool:
+        """Whether ``filters`` constrain anything; UnknownIdError for an unknown ``document_id``,
+        InvalidQueryError for a date that is not one (every store checks filters here)."""
+        if filters is None or filters == SearchFilters():
+            return False
         if filters.document_id is not None:
             self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
         for bound in (filters.date_from, filters.date_to):
             if bound is not None and not _is_iso_date(bound):
                 raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
-        allowed_documents = np.array(
-            [passes(document, filters) for document in self._document_list], dtype=bool
-        )
-        return allowed_documents[self._passage_document]
+        return True
+
+    def fold_known(self, passage_ids: np.ndarray, scores: np.ndarray) -> Ranking:
+        """Like ``fold``, from passage ids (best first); ids this catalogue does not hold (written by
+        another replica since it was loaded) are left out."""
+        rows = self.passage_rows(passage_ids)
+        known = rows < len(self.passage_ids)
+        known[known] = self.passage_ids[rows[known]] == passage_ids[known]
+        return self.fold(rows[known], scores[known])
 
 
 def _is_iso_date(text: str) -> bool:
