@@ -67,7 +67,8 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         help="measure indexing, loading, query and HTTP speed",
         description="Optionally build an index from PATHS (throughput, peak RSS), then measure index "
         "size, cold load time, in-process query latency per mode and HTTP throughput of a real "
-        "`policyqa serve`.",
+        "`policyqa serve`. With --store milvus, also copy the folder index into Milvus (throughput) and "
+        "time the same queries there, next to the folder store's.",
     )
     parser.add_argument("paths", nargs="*", type=Path, help="documents or folders to index first (optional)")
     parser.add_argument(
@@ -85,6 +86,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fresh-cache", action="store_true", help="build with an empty embedding cache (embed every passage)"
     )
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.set_defaults(func=run_bench_command)
 
@@ -295,6 +297,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         duration=args.duration,
         http=not args.no_http,
         fresh_cache=args.fresh_cache,
+        store_settings={key: value for key, value in store_overrides(args).items() if value is not None},
     )
     result = run_bench(config)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else bench_table(result))
