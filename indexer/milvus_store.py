@@ -37,7 +37,7 @@ from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
 from policyqa.indexer import store
 from policyqa.indexer.catalogue import Catalogue
 from policyqa.indexer.embedder import Embedder
-from policyqa.indexer.errors import IndexNotFoundError, IndexWriteError, UnknownIdError
+from policyqa.indexer.errors import IndexNotFoundError, IndexWriteError, StoreUnavailableError, UnknownIdError
 from policyqa.indexer.integrity import check_vectors, verify_files
 from policyqa.indexer.jurisdiction import place_key
 from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer
@@ -96,8 +96,20 @@ class MilvusStore:
 
     @classmethod
     def connect(cls, settings: IndexSettings) -> MilvusStore:
-        """Connect to the configured Milvus (a .db file is opened by milvus-lite in this process)."""
-        return cls(_client(settings), settings.milvus_collection, settings.resolved_milvus_uri)
+        """Connect to the configured Milvus (a .db file is opened by milvus-lite in this process) and load
+        the index's collections into memory (Milvus searches loaded collections only; a database opened
+        again starts with them released)."""
+        from pymilvus.exceptions import MilvusException
+
+        where = settings.resolved_milvus_uri
+        try:
+            milvus = cls(_client(settings), settings.milvus_collection, where)
+            for name in (milvus.meta, milvus.alias):
+                if milvus.client.has_collection(name):
+                    milvus.client.load_collection(name)
+        except MilvusException as error:
+            raise StoreUnavailableError(f"cannot use Milvus at {where}: {error.message}") from None
+        return milvus
 
     # ---- reading ---------------------------------------------------------------------------------------
 

@@ -191,3 +191,13 @@ def test_index_migrate_and_search_on_the_command_line(
     missing = ["--index-dir", index_dir, "--milvus-uri", database, "--milvus-collection", "none"]
     assert main(["search", "防汛", "--store", "milvus", *missing]) == 1
     assert "no index in Milvus collection 'none'" in capsys.readouterr().err
+
+
+def test_an_unreachable_milvus_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from policyqa.eval.server import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    arguments = ["search", "防汛", "--index-dir", str(tmp_path), "--store", "milvus", "--milvus-uri", uri]
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"policyqa: error: cannot use Milvus at {uri}") and "Traceback" not in err
