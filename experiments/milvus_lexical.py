@@ -142,7 +142,9 @@ def main() -> None:
     parser.add_argument("--milvus-uri", required=True)
     parser.add_argument("--milvus-collection", default="policyqa")
     parser.add_argument("--queries", type=Path, required=True)
-    parser.add_argument("--split", help="only this part of the split (validation for the decision); default all")
+    parser.add_argument(
+        "--split", help="only this part of the split (validation for the decision); default all"
+    )
     parser.add_argument("--split-file", type=Path, default=STARD_SPLIT)
     args = parser.parse_args()
 
