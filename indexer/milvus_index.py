@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from policyqa.indexer.records import Query, Ranking, SearchFilters
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.vector_store import AnnType
+
+if TYPE_CHECKING:
+    from policyqa.indexer.index import PolicyIndex
 
 GENERATION_CHECK_SECONDS = 0.2  # how stale a replica's catalogue may be, at most, after another's write
 
@@ -140,7 +144,7 @@ class Generation:
         return self._changed
 
 
-def load_milvus_index(settings: IndexSettings, embedder: Embedder | None = None):  # -> PolicyIndex
+def load_milvus_index(settings: IndexSettings, embedder: Embedder | None = None) -> PolicyIndex:
     """The index in force in the configured Milvus collection, its catalogue cached; IndexNotFoundError
     when the collection holds none, IndexMismatchError when built with another model."""
     from policyqa.indexer.index import PolicyIndex
@@ -148,9 +152,9 @@ def load_milvus_index(settings: IndexSettings, embedder: Embedder | None = None)
     milvus = MilvusStore.connect(settings)
     manifest = milvus.manifest()
     where = f"{milvus.where} (collection {milvus.alias})"
-    check_format(where, manifest)  # type: ignore[arg-type]
+    check_format(where, manifest)
     embedder = embedder or Embedder.from_settings(settings, progress=False)
-    check_model(where, manifest, embedder, settings)  # type: ignore[arg-type]
+    check_model(where, manifest, embedder, settings)
     token = milvus.generation()
     catalogue = milvus.catalogue()
     manifest = {

@@ -498,9 +498,10 @@ def add_documents(
     """Add (or replace: the same id) documents in the Milvus collection in force; returns its manifest."""
     milvus = MilvusStore.connect(settings)
     manifest = milvus.manifest()
-    check_format(Path(milvus.where), manifest)
+    where = f"{milvus.where} (collection {milvus.alias})"
+    check_format(where, manifest)
     embedder = embedder or Embedder.from_settings(settings, progress=False)
-    check_model(Path(settings.resolved_index_dir), manifest, embedder, settings)
+    check_model(where, manifest, embedder, settings)
     tokenizer = manifest_tokenizer(manifest)
     latest = {parsed.document.id: parsed for parsed in documents}  # the same id twice: the last one wins
     rows: list[dict] = []
