@@ -81,6 +81,9 @@ def term_codes(tokens: Sequence[str]) -> str:
 def _client(settings: IndexSettings) -> Any:
     from pymilvus import MilvusClient
 
+    # pymilvus warns on every query iterator that milvus-lite has no server timestamp; errors still show
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
+
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     return MilvusClient(uri=settings.resolved_milvus_uri, token=token, db_name=settings.milvus_db or "")
 
