@@ -85,7 +85,14 @@ def _client(settings: IndexSettings) -> Any:
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
 
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    return MilvusClient(uri=settings.resolved_milvus_uri, token=token, db_name=settings.milvus_db or "")
+    return MilvusClient(
+        uri=settings.resolved_milvus_uri,
+        token=token,
+        db_name=settings.milvus_db or "",
+        # pymilvus pings every 10 s even when idle; a gRPC server with default limits (milvus-lite's) answers
+        # GOAWAY "too_many_pings" and the client reconnects in the middle of a search: ping during calls only
+        grpc_options={"grpc.keepalive_permit_without_calls": False},
+    )
 
 
 class MilvusStore:
