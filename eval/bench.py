@@ -14,7 +14,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -50,6 +50,8 @@ class BenchConfig:
     http: bool = True
     fresh_cache: bool = False  # build with an empty embedding cache (honest throughput)
     peer: str | None = None  # also index PATHS with this peer (eval/peer.py) and compare; implies fresh_cache
+    # store, milvus_uri, milvus_collection overrides: store=milvus also measures Milvus beside the folder
+    store_settings: dict = field(default_factory=dict)
 
 
 def machine() -> dict:
@@ -200,7 +202,35 @@ def run_bench(config: BenchConfig) -> dict:
         result["peer"] = run_txtai(result, config.paths, questions, config.modes, settings.ann)
     if config.http:
         result.update(_http_bench(index_dir, questions, config))
+    milvus_settings = load_settings(**config.store_settings)
+    if milvus_settings.store == "milvus":
+        result["milvus"] = milvus_bench(index_dir, milvus_settings, questions, config.modes)
     return result
+
+
+def milvus_bench(
+    index_dir: Path, settings: IndexSettings, questions: list[str], modes: tuple[str, ...]
+) -> dict:
+    """The Milvus store next to the folder: copying the folder index in force into a new collection
+    (passages/s; the vectors are copied, not embedded), loading it (the catalogue a replica caches) and the
+    same query latencies."""
+    from policyqa.indexer.milvus_store import migrate_folder
+
+    started = time.perf_counter()
+    manifest = migrate_folder(index_dir, settings)
+    copy_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    index = PolicyIndex.load(index_dir, settings)
+    load_seconds = time.perf_counter() - started
+    return {
+        "uri": settings.resolved_milvus_uri,
+        "collection": settings.milvus_collection,
+        "passages": manifest["passages"],
+        "copy_s": copy_seconds,
+        "passages_per_s": manifest["passages"] / copy_seconds,
+        "load_s": load_seconds,
+        "query": query_latencies(index, questions, modes),
+    }
 
 
 def _http_bench(index_dir: Path, questions: list[str], config: BenchConfig) -> dict:
@@ -264,6 +294,8 @@ def bench_table(result: dict) -> str:
         lines += rerank_lines(result["rerank"])
     if "peer" in result:
         lines += peer_lines(result["peer"])
+    if "milvus" in result:
+        lines += milvus_lines(result["milvus"], result["query"])
     if "http" in result:
         lines += [
             "",
@@ -279,6 +311,25 @@ def bench_table(result: dict) -> str:
                 f"| {row['latency_ms_p95']:.0f} | {row['latency_ms_p99']:.0f} |"
             )
     return "\n".join(lines)
+
+
+def milvus_lines(milvus: dict, folder: dict[str, dict]) -> list[str]:
+    """The Milvus store's measurements (``milvus_bench``) beside the folder store's query latencies."""
+    lines = [
+        "",
+        f"Milvus {milvus['uri']} (collection {milvus['collection']}): {milvus['passages']} passages "
+        f"copied from the folder in {milvus['copy_s']:.1f} s ({milvus['passages_per_s']:.0f} passages/s), "
+        f"loaded (catalogue cached) in {milvus['load_s']:.1f} s",
+        "",
+        "| in-process query | folder p50 ms | milvus p50 ms | folder p95 ms | milvus p95 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, row in milvus["query"].items():
+        lines.append(
+            f"| {mode} | {folder[mode]['latency_ms_p50']:.1f} | {row['latency_ms_p50']:.1f} "
+            f"| {folder[mode]['latency_ms_p95']:.1f} | {row['latency_ms_p95']:.1f} |"
+        )
+    return lines
 
 
 def rerank_lines(rerank: dict) -> list[str]:

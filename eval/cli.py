@@ -13,6 +13,7 @@ from typing import TypeVar
 from policyqa.eval.peer import PEERS
 from policyqa.eval.queries import SEED_QUESTIONS
 from policyqa.eval.split import PARTS, STARD_SPLIT, load_split, select
+from policyqa.indexer.cli import add_store_arguments, store_overrides
 
 Config = TypeVar("Config")  # a training run's frozen dataclass (TrainConfig, RerankerConfig)
 
@@ -51,6 +52,7 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         "--as-of", metavar="YYYY-MM-DD", help="search the versions in force on this day (default today)"
     )
     parser.add_argument("--history", action="store_true", help="search every version, in force or not")
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print machine-readable metrics")
     parser.add_argument("--report", type=Path, help="write a Markdown report (table and worst misses) here")
     parser.add_argument("--misses", type=_positive_int, default=10, help="worst misses listed per mode")
@@ -70,7 +72,8 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         help="measure indexing, loading, query and HTTP speed",
         description="Optionally build an index from PATHS (throughput, peak RSS), then measure index "
         "size, cold load time, in-process query latency per mode and HTTP throughput of a real "
-        "`policyqa serve`.",
+        "`policyqa serve`. With --store milvus, also copy the folder index into Milvus (throughput) and "
+        "time the same queries there, next to the folder store's.",
     )
     parser.add_argument("paths", nargs="*", type=Path, help="documents or folders to index first (optional)")
     parser.add_argument(
@@ -94,6 +97,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also index PATHS with this library (same passages, model and prompts) and print its build, "
         "load and query figures beside policyqa's, with ratios; implies --fresh-cache",
     )
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.set_defaults(func=run_bench_command)
 
@@ -244,7 +248,7 @@ def run_eval(args: argparse.Namespace) -> int:
     queries = queries[: args.limit]
     if args.report:
         ensure_writable(args.report)
-    settings = load_settings()
+    settings = load_settings(**store_overrides(args))
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     filters = SearchFilters(document_id=args.document, as_of=args.as_of, include_history=args.history or None)
     results = [
@@ -281,7 +285,7 @@ def run_key_phrase_eval(args: argparse.Namespace) -> int:
     from policyqa.service.settings import load_settings
 
     queries = load_key_phrase_queries(args.queries)[: args.limit]
-    settings = load_settings()
+    settings = load_settings(**store_overrides(args))
     index = PolicyIndex.load(args.index_dir or settings.resolved_index_dir, settings)
     answerer = answerer_from_settings(settings, index.embedder)
     outcomes = ask_key_phrases(index, answerer, queries, min_relevance=settings.answer_min_relevance)
@@ -305,6 +309,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         http=not args.no_http,
         fresh_cache=args.fresh_cache,
         peer=args.peer,
+        store_settings={key: value for key, value in store_overrides(args).items() if value is not None},
     )
     result = run_bench(config)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else bench_table(result))

@@ -54,7 +54,9 @@ def build_index(
     """Parse ``paths`` (files or folders, recursively) into a new index version and swap it in.
 
     Files that cannot be parsed, or are over the parse limits of ``settings``, are logged and skipped (listed
-    in the manifest's ``skipped``). Returns the manifest.
+    in the manifest's ``skipped``). Returns the manifest. With ``POLICYQA_STORE=milvus`` the folder version
+    is then copied into a new Milvus collection put in force behind the alias (the folder keeps the
+    manifest and is what ``policyqa migrate`` reads); the Milvus manifest is returned.
     """
     started = time.perf_counter()
     files = list(iter_document_files([Path(path) for path in paths]))
@@ -99,6 +101,10 @@ def build_index(
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
+    if settings.store == "milvus":
+        from policyqa.indexer.milvus_store import migrate_folder
+
+        return {**migrate_folder(index_dir, settings, progress=progress), "skipped": skipped}
     return manifest
 
 
@@ -112,8 +118,13 @@ def add_documents(
     """Add documents to the index in force (a document whose id is indexed already is replaced).
 
     Only passages whose text is new get embedded; BM25 and FAISS are rebuilt from stored tokens and
-    vectors. Atomic. Returns the new manifest.
+    vectors. Atomic. Returns the new manifest. With ``POLICYQA_STORE=milvus`` the documents' passages are
+    replaced in the Milvus collection instead (``index_dir`` is not written).
     """
+    if settings.store == "milvus":
+        from policyqa.indexer import milvus_store
+
+        return milvus_store.add_documents(documents, settings, embedder=embedder)
     started = time.perf_counter()
     index_dir = Path(index_dir)
     with _writing(index_dir), store.writer_lock(index_dir):
@@ -139,8 +150,13 @@ def remove_documents(
     """Remove documents (with their clauses and passages) from the index in force.
 
     UnknownIdError when an id is not indexed. Nothing is embedded; ``embedder`` is accepted for
-    symmetry with :func:`add_documents`. Atomic. Returns the new manifest.
+    symmetry with :func:`add_documents`. Atomic. Returns the new manifest. With ``POLICYQA_STORE=milvus``
+    they are deleted from the Milvus collection instead.
     """
+    if settings.store == "milvus":
+        from policyqa.indexer import milvus_store
+
+        return milvus_store.remove_documents(document_ids, settings)
     started = time.perf_counter()
     index_dir = Path(index_dir)
     with _writing(index_dir), store.writer_lock(index_dir):

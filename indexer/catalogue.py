@@ -77,6 +77,11 @@ class Catalogue:
         """Every document, in the order they were indexed."""
         return list(self._document_list)
 
+    @property
+    def clause_count(self) -> int:
+        """How many clauses the index holds."""
+        return len(self._clauses)
+
     def clauses_of(self, document_id: str) -> list[Clause]:
         """The clauses of a document in reading order; UnknownIdError when absent."""
         self.document(document_id)
@@ -125,13 +130,8 @@ class Catalogue:
     def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
         """Boolean mask over passage rows that pass ``filters``; None when nothing is excluded.
         UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
-        if filters is None or filters == SearchFilters():
+        if not self.check_filters(filters):
             return None
-        if filters.document_id is not None:
-            self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
-        for bound in (filters.date_from, filters.date_to, filters.as_of):
-            if bound is not None and not _is_iso_date(bound):
-                raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
         allowed_documents = np.array(
             [passes(document, filters) for document in self._document_list], dtype=bool
         )
@@ -140,6 +140,34 @@ class Catalogue:
         if allowed_documents.all():
             return None  # nothing excluded: the retrievers' unfiltered (faster) path
         return allowed_documents[self._passage_document]
+
+    def check_filters(self, filters: SearchFilters | None) -> bool:
+        """Whether ``filters`` constrain anything; UnknownIdError for an unknown ``document_id``,
+        InvalidQueryError for a date that is not one (every store checks filters here)."""
+        if filters is None or filters == SearchFilters():
+            return False
+        if filters.document_id is not None:
+            self.document(filters.document_id)  # UnknownIdError: say so rather than find nothing
+        for bound in (filters.date_from, filters.date_to, filters.as_of):
+            if bound is not None and not _is_iso_date(bound):
+                raise InvalidQueryError(f"dates must be real yyyy-mm-dd dates, got {bound!r}")
+        return True
+
+    def not_in_force(self, filters: SearchFilters | None) -> list[str]:
+        """Ids of the documents ``filters`` exclude as not in force on ``filters.as_of`` (none when every
+        version is wanted): what a store that filters by expression leaves out."""
+        if filters is None or filters.as_of is None or filters.include_history:
+            return []
+        in_force = self._in_force(filters.as_of)
+        return [document.id for document, kept in zip(self._document_list, in_force, strict=True) if not kept]
+
+    def fold_known(self, passage_ids: np.ndarray, scores: np.ndarray) -> Ranking:
+        """Like ``fold``, from passage ids (best first); ids this catalogue does not hold (written by
+        another replica since it was loaded) are left out."""
+        rows = self.passage_rows(passage_ids)
+        known = rows < len(self.passage_ids)
+        known[known] = self.passage_ids[rows[known]] == passage_ids[known]
+        return self.fold(rows[known], scores[known])
 
     @lru_cache(maxsize=16)  # noqa: B019 - one catalogue per index version, a handful of days
     def _in_force(self, day: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 from policyqa.corpus.model import listed_metadata
 from policyqa.indexer.errors import ConfigurationError
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters, filter_fields
-from policyqa.indexer.settings import IndexSettings, load_settings
+from policyqa.indexer.settings import INDEX_STORES, IndexSettings, load_settings
 from policyqa.indexer.validity import Validity
 from policyqa.indexer.vector_store import ANN_TYPES
 
@@ -38,7 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     index.add_argument(
         "--ann", choices=ANN_TYPES, help="vector index: flat (exact, default), hnsw or ivf (approximate)"
     )
+    add_store_arguments(index)
     index.set_defaults(func=run_index)
+
+    migrate = subparsers.add_parser(
+        "migrate",
+        help="copy a folder index into Milvus (its stored vectors; nothing is re-embedded)",
+        description="Copy the folder index in force (--index-dir) into a new Milvus collection, switch the "
+        "collection alias (POLICYQA_MILVUS_COLLECTION) to it atomically and drop the collection it replaced. "
+        "The folder is only read.",
+    )
+    migrate.add_argument("--to", choices=["milvus"], required=True, help="the store to copy the index into")
+    migrate.add_argument("--index-dir", type=Path, help="folder index to copy (default: POLICYQA_HOME/index)")
+    add_store_arguments(migrate, store=False)
+    migrate.set_defaults(func=run_migrate)
 
     search = subparsers.add_parser("search", help="search an index for the clauses that answer a query")
     search.add_argument("query", help="question or keywords, e.g. 创业孵化机构能拿到哪些扶持")
@@ -46,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="retriever (default: hybrid)")
     search.add_argument("-k", type=int, default=10, help="number of clauses (default: 10)")
     add_filter_arguments(search)
+    add_store_arguments(search)
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
     search.set_defaults(func=run_search)
 
@@ -66,13 +80,39 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_store_arguments(parser: argparse.ArgumentParser, *, store: bool = True) -> None:
+    """``--store`` (unless ``store`` is False), ``--milvus-uri`` and ``--milvus-collection``: the settings
+    of the same names for this command."""
+    if store:
+        parser.add_argument(
+            "--store", choices=INDEX_STORES, help="where the index lives (default: POLICYQA_STORE or folder)"
+        )
+    parser.add_argument(
+        "--milvus-uri",
+        metavar="URI",
+        help="a .db path (milvus-lite) or http://host:19530 (default: POLICYQA_MILVUS_URI or HOME/milvus.db)",
+    )
+    parser.add_argument(
+        "--milvus-collection",
+        metavar="NAME",
+        help="Milvus collection alias (default: POLICYQA_MILVUS_COLLECTION or policyqa)",
+    )
+
+
+def store_overrides(args: argparse.Namespace) -> dict:
+    """The store settings given on the command line (None where not given)."""
+    return {name: getattr(args, name, None) for name in ("store", "milvus_uri", "milvus_collection")}
+
+
 def filters_from_args(args: argparse.Namespace) -> SearchFilters:
     """The filters given on the command line."""
     return SearchFilters(**{entry.name: getattr(args, entry.name) or None for entry in filter_fields()})
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:
-    return load_settings(**{name: getattr(args, name, None) for name in ("index_dir", "model", "ann")})
+    return load_settings(
+        **{name: getattr(args, name, None) for name in ("index_dir", "model", "ann")}, **store_overrides(args)
+    )
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -85,15 +125,32 @@ def run_index(args: argparse.Namespace) -> int:
         raise ConfigurationError("give the files or folders to index (PATH ...), or --verify")
     settings = _settings(args)
     manifest = build_index(args.paths, settings.resolved_index_dir, settings)
+    where = str(settings.resolved_index_dir)
+    if settings.store == "milvus":
+        where += f" → Milvus {settings.resolved_milvus_uri} (collection {settings.milvus_collection})"
     print(
         f"indexed {manifest['documents']} documents, {manifest['clauses']} clauses, "
-        f"{manifest['passages']} passages in {manifest['seconds']:.1f} s → {settings.resolved_index_dir} "
+        f"{manifest['passages']} passages in {manifest['seconds']:.1f} s → {where} "
         f"(model {manifest['model']}, ann {manifest['ann']})"
     )
     if manifest["skipped"]:
         print(f"skipped {len(manifest['skipped'])} files:")
         for entry in manifest["skipped"]:
             print(f"  {entry['path']}: {entry['reason']}")
+    return 0
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """``policyqa migrate --to milvus``: copy the folder index in force into Milvus."""
+    from policyqa.indexer.milvus_store import migrate_folder
+
+    settings = _settings(args)
+    manifest = migrate_folder(settings.resolved_index_dir, settings, progress=True)
+    print(
+        f"copied {manifest['documents']} documents, {manifest['clauses']} clauses, {manifest['passages']} "
+        f"passages (version {manifest['migrated_from']}) in {manifest['seconds']:.1f} s → Milvus "
+        f"{settings.resolved_milvus_uri} (collection {settings.milvus_collection})"
+    )
     return 0
 
 

@@ -19,15 +19,26 @@ logger = logging.getLogger(__name__)
 
 
 def demo_index_needed(settings: IndexSettings) -> bool:
-    """True when the index folder is the default location (``HOME/index``) and holds no index yet."""
+    """True when the index folder is the default location (``HOME/index``) and the store holds no index
+    yet (the folder, or with ``POLICYQA_STORE=milvus`` the Milvus collection)."""
     index_dir = settings.resolved_index_dir
     if index_dir != settings.home / "index":
         return False
     try:
-        store.current_version(index_dir)
+        _check_index(settings)
     except IndexNotFoundError:
         return True
     return False
+
+
+def _check_index(settings: IndexSettings) -> None:
+    """IndexNotFoundError unless the configured store holds an index."""
+    if settings.store == "milvus":
+        from policyqa.indexer.milvus_store import MilvusStore
+
+        MilvusStore.connect(settings).manifest()
+    else:
+        store.current_version(settings.resolved_index_dir)
 
 
 def ensure_demo_index(
@@ -43,5 +54,5 @@ def ensure_demo_index(
             print(f"policyqa: first run: indexing the demo corpus into {index_dir}…", file=sys.stderr)
         build_index([DEMO_CORPUS], index_dir, settings, embedder=embedder, progress=progress)
     else:
-        store.current_version(index_dir)  # IndexNotFoundError for a missing index elsewhere
+        _check_index(settings)  # IndexNotFoundError for a missing index elsewhere
     return index_dir

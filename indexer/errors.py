@@ -45,3 +45,7 @@ class IndexWriteError(PolicyQAError):
 
 class StorageFullError(IndexWriteError):
     """The disk (or quota) under the index folder is full; the index in force is unchanged."""
+
+
+class StoreUnavailableError(PolicyQAError):
+    """The configured index store (a Milvus server or milvus-lite database) cannot be reached or opened."""

@@ -7,6 +7,7 @@ import sqlite3
 import time
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import replace
@@ -35,7 +36,7 @@ from policyqa.indexer.records import (
     SearchRequest,
 )
 from policyqa.indexer.relevance import RelevanceScorer, load_relevance_model
-from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever
+from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever, Retriever
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.validity import today
@@ -77,21 +78,22 @@ class PolicyIndex:
         embedder: Embedder,
         tokenizer: Tokenizer,
         catalogue: Catalogue,
-        bm25: BM25Index,
+        retrievers: Sequence[Retriever],
         vector_store: VectorStore,
+        changed: Callable[[], bool] | None = None,
     ):
+        """``retrievers`` are the store's (BM25 and dense), ``vector_store`` what the relevance features
+        search by passage id; ``changed`` tells whether the store was written since this was loaded (a
+        shared Milvus collection; a folder index is only changed through its own writers)."""
         self.manifest = manifest
         self.settings = settings
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.catalogue = catalogue
-        self.bm25 = bm25
+        self.retrievers = tuple(retrievers)
         self.vector_store = vector_store
-        self.pipeline = RetrievalPipeline.from_settings(
-            settings,
-            catalogue,
-            [BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
-        )
+        self.changed = changed or (lambda: False)
+        self.pipeline = RetrievalPipeline.from_settings(settings, catalogue, self.retrievers)
         self.relevance = RelevanceScorer(load_relevance_model(embedder.model_id), vector_store, catalogue)
 
     @classmethod
@@ -102,7 +104,13 @@ class PolicyIndex:
         IndexCorruptError (one line, no path) when its files are damaged or cannot be read.
 
         The version's files are checked against the manifest's checksums in a background thread while the
-        model and the SQLite rows load; the binary files (vectors, BM25) are parsed only once verified."""
+        model and the SQLite rows load; the binary files (vectors, BM25) are parsed only once verified.
+        With ``POLICYQA_STORE=milvus`` the index is the configured Milvus collection instead
+        (``indexer.milvus_index``; ``index_dir`` is not read)."""
+        if settings.store == "milvus":
+            from policyqa.indexer.milvus_index import load_milvus_index
+
+            return load_milvus_index(settings, embedder)
         index_dir = Path(index_dir)
         for _attempt in range(_LOAD_ATTEMPTS):
             version = store.current_version(index_dir)
@@ -157,23 +165,31 @@ class PolicyIndex:
             embedder=embedder,
             tokenizer=tokenizer,
             catalogue=catalogue,
-            bm25=bm25,
+            retrievers=[BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
             vector_store=vector_store,
         )
 
     def with_settings(
         self, settings: IndexSettings, *, vector_store: VectorStore | None = None
     ) -> PolicyIndex:
-        """The same loaded data searched with another pipeline (``settings``) or vector store: what fusion
-        sweeps and ANN trade-offs compare, without loading anything again."""
+        """The same loaded data searched with another pipeline (``settings``) or vector store (its dense
+        retriever replacing the index's): what fusion sweeps and ANN trade-offs compare, without loading
+        anything again."""
+        retrievers = self.retrievers
+        if vector_store is not None:
+            dense = DenseRetriever(vector_store, self.catalogue)
+            retrievers = tuple(
+                dense if retriever.name == dense.name else retriever for retriever in retrievers
+            )
         return PolicyIndex(
             manifest=self.manifest,
             settings=settings,
             embedder=self.embedder,
             tokenizer=self.tokenizer,
             catalogue=self.catalogue,
-            bm25=self.bm25,
+            retrievers=retrievers,
             vector_store=vector_store or self.vector_store,
+            changed=self.changed,
         )
 
     def query(self, text: str) -> Query:

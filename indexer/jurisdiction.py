@@ -33,11 +33,11 @@ def region_names(region: str) -> tuple[str, ...]:
 
 def same_region(a: str, b: str) -> bool:
     """Whether two region names mean the same place: 江苏 = 江苏省, 郑州 = 郑州市, 鄭州市 = 郑州市."""
-    return _place_key(a) == _place_key(b)
+    return place_key(a) == place_key(b)
 
 
 @lru_cache(maxsize=4096)  # a filtered search compares every document's region with the filter's
-def _place_key(region: str) -> str:
+def place_key(region: str) -> str:
     return fold(region_names(region)[-1])
 
 

@@ -16,7 +16,7 @@ FORMAT_VERSION = 3  # 2: documents keep their subtitle; 3: embedded passages wit
 logger = logging.getLogger(__name__)
 
 
-def check_format(index_dir: Path, manifest: dict) -> None:
+def check_format(index_dir: Path | str, manifest: dict) -> None:
     """IndexMismatchError unless the index was written in the format this code reads."""
     found = manifest.get("format_version")
     if found != FORMAT_VERSION:
@@ -26,7 +26,7 @@ def check_format(index_dir: Path, manifest: dict) -> None:
         )
 
 
-def check_model(index_dir: Path, manifest: dict, embedder: Embedder, settings: IndexSettings) -> None:
+def check_model(index_dir: Path | str, manifest: dict, embedder: Embedder, settings: IndexSettings) -> None:
     """IndexMismatchError (naming both models and the fix) unless ``embedder`` built the index."""
     if (manifest.get("model"), manifest.get("dimension")) == (embedder.model_id, embedder.dimension):
         return

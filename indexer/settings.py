@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict, SettingsError
 
 from policyqa.indexer.encoders import Backend
@@ -20,6 +21,10 @@ DEFAULT_MODEL = "default"  # the built-in multilingual-e5-small, rebuilt offline
 NO_ADAPTER = "none"
 DEFAULT_ADAPTER = "default"  # the shipped adapter on the default model, none on any other model
 SHIPPED_ADAPTER_NAME = "stard"  # the LoRA adapter in indexer/resources/adapter, trained on STARD (train)
+IndexStore = Literal["folder", "milvus"]
+INDEX_STORES: tuple[IndexStore, ...] = ("folder", "milvus")
+_MILVUS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")  # Milvus's rule for collection and alias names
+_MILVUS_SERVER = ("http://", "https://", "tcp://")
 
 
 class IndexSettings(ParseLimitSettings):
@@ -45,6 +50,19 @@ class IndexSettings(ParseLimitSettings):
         default="torch",
         description="inference backend of the embedding model: torch, onnx (ONNX Runtime, fp32) or onnx-int8",
     )
+    # POLICYQA_STORE says where the whole index lives (docs/milvus.md); POLICYQA_VECTOR_STORE is the vector
+    # backend inside a folder index only (Milvus holds its own vectors)
+    store: IndexStore = Field(
+        default="folder", description="where the index lives: a folder (SQLite, FAISS, BM25 files) or Milvus"
+    )
+    milvus_uri: str | None = Field(
+        default=None,
+        description="a .db path (milvus-lite, in process) or http://host:19530 (a Milvus server); "
+        "default HOME/milvus.db",
+    )
+    milvus_collection: str = Field(default="policyqa", description="the Milvus collection alias searched")
+    milvus_token: SecretStr | None = Field(default=None, description="Milvus token (user:password or key)")
+    milvus_db: str | None = Field(default=None, description="Milvus database; default Milvus's own default")
     vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
     ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
@@ -112,6 +130,25 @@ class IndexSettings(ParseLimitSettings):
     def _known_vector_store(cls, value: str) -> str:
         return VECTOR_STORES.check(value)
 
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not (value.endswith(".db") or value.startswith(_MILVUS_SERVER)):
+            raise ValueError(f"{value!r} is neither a .db path (milvus-lite) nor http(s)://host:port")
+        return value
+
+    @field_validator("milvus_collection")
+    @classmethod
+    def _milvus_collection(cls, value: str) -> str:
+        if not _MILVUS_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Milvus collection name (letters, digits, _; not first a digit)"
+            )
+        return value
+
     @field_validator("fusion")
     @classmethod
     def _known_fusion(cls, value: str) -> str:
@@ -126,6 +163,11 @@ class IndexSettings(ParseLimitSettings):
     def resolved_index_dir(self) -> Path:
         """The index folder in force."""
         return self.index_dir or self.home / "index"
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        """The Milvus URI in force: the setting, or ``HOME/milvus.db`` (milvus-lite)."""
+        return self.milvus_uri or str(self.home / "milvus.db")
 
     @property
     def model_cache_dir(self) -> Path:

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 from policyqa.errors import PolicyQAError
-from policyqa.indexer.cli import add_filter_arguments, filters_from_args
+from policyqa.indexer.cli import add_filter_arguments, add_store_arguments, filters_from_args, store_overrides
 from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K
 from policyqa.service.settings import load_settings
 
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", help="interface to bind (default: POLICYQA_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default: POLICYQA_PORT or 8000)")
+    add_store_arguments(parser)
     parser.set_defaults(func=run_serve)
 
 
@@ -68,6 +69,7 @@ def _add_ask_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"top clauses to quote from (default: {DEFAULT_ASK_K}, at most {MAX_ASK_K})",
     )
     add_filter_arguments(parser)
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON of POST /ask instead of text")
     parser.set_defaults(func=run_ask)
 
@@ -79,7 +81,7 @@ def run_ask(args: argparse.Namespace) -> int:
     from policyqa.service.answers import answerer_from_settings, ask, check_ask_k
     from policyqa.service.schemas import AskResponse
 
-    settings = load_settings(index_dir=args.index_dir)
+    settings = load_settings(index_dir=args.index_dir, **store_overrides(args))
     validate_query(args.question, "hybrid", args.k, settings.max_query_chars)  # before the slow load
     check_ask_k(args.k)
     index = PolicyIndex.load(ensure_demo_index(settings), settings)
@@ -115,7 +117,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from policyqa.indexer.embedder import Embedder
     from policyqa.service.app import create_app
 
-    settings = load_settings(index_dir=args.index_dir, host=args.host, port=args.port)
+    settings = load_settings(
+        index_dir=args.index_dir, host=args.host, port=args.port, **store_overrides(args)
+    )
     # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port
     # is reported at once and no other process can take it in between.
     with bind_socket(settings.host, settings.port) as sock:

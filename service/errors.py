@@ -32,6 +32,7 @@ from policyqa.indexer.errors import (
     ModelLoadError,
     NothingToIndexError,
     StorageFullError,
+    StoreUnavailableError,
     UnknownIdError,
 )
 
@@ -122,6 +123,7 @@ STATUS_BY_ERROR: dict[type[PolicyQAError], int] = {
     ModelLoadError: 503,
     EmbeddingCacheError: 503,
     IndexWriteError: 503,
+    StoreUnavailableError: 503,
     StorageFullError: 507,
     OverloadedError: 503,
     UnknownModelError: 404,

@@ -3,6 +3,11 @@
 Readers take ``live.current`` once per request and keep using that object; writers (serialised by a
 lock) update the index folder, load the new version with the same embedder and then swap the
 reference, so reads never wait for a write and never see a half-updated index.
+
+With the Milvus store another replica may write the shared collection: when the index in force reports
+itself ``changed``, the first request to see it reloads (the others keep answering from the old one
+meanwhile), so an upload through one replica is searchable through every other within a fraction of a
+second.
 """
 
 from __future__ import annotations
@@ -26,10 +31,19 @@ class LiveIndex:
         self._index_dir = index_dir
         self._settings = settings
         self._write_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
 
     @property
     def current(self) -> PolicyIndex:
-        """The index to answer the current request from."""
+        """The index to answer the current request from (reloaded first when another replica wrote the
+        shared store since it was loaded, unless another request is reloading it already)."""
+        index = self._index
+        if index.changed() and self._refresh_lock.acquire(blocking=False):
+            try:
+                if self._index is index:
+                    self._swap(index.embedder)
+            finally:
+                self._refresh_lock.release()
         return self._index
 
     def add(self, parsed: ParsedDocument) -> PolicyIndex:

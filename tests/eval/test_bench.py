@@ -63,3 +63,22 @@ def test_bench_command_builds_and_drives_a_real_server(seed_document, policyqa_h
     for endpoint in ("/search", "/ask"):
         assert result["http"][endpoint]["requests"] > 0
         assert result["http"][endpoint]["errors"] == 0
+
+
+def test_bench_times_the_milvus_store_next_to_the_folder(seed_index, tmp_path, capsys):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        "\n".join(SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()[:3]), encoding="utf-8"
+    )
+    database = tmp_path / "bench.db"
+    arguments = ["bench", "--index-dir", str(seed_index), "--queries", str(queries), "--no-http"]
+    milvus = ["--store", "milvus", "--milvus-uri", str(database), "--mode", "hybrid"]
+    assert main([*arguments, *milvus, "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    result = full["milvus"]
+    assert result["passages"] == 19 and result["passages_per_s"] > 0 and result["load_s"] > 0
+    assert result["uri"] == str(database) and result["collection"] == "policyqa"
+    latency = result["query"]["hybrid"]
+    assert latency["queries"] == 3 and 0 < latency["latency_ms_p50"] <= latency["latency_ms_p95"]
+    table = bench_table(full)
+    assert "| hybrid | " in table and "passages copied from the folder" in table

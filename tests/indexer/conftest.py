@@ -77,6 +77,20 @@ def tiny_index_dir(
     return index_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_milvus_settings(
+    tiny_index_dir: Path, index_settings: IndexSettings, tmp_path_factory: pytest.TempPathFactory
+) -> IndexSettings:
+    """Settings of the Milvus store (milvus-lite on a .db of its own) holding the tiny index, migrated
+    from its folder once per session; tests that change it migrate their own copy."""
+    from policyqa.indexer.milvus_store import migrate_folder
+
+    database = tmp_path_factory.mktemp("milvus") / "tiny.db"
+    settings = index_settings.model_copy(update={"store": "milvus", "milvus_uri": str(database)})
+    migrate_folder(tiny_index_dir, settings)
+    return settings
+
+
 @pytest.fixture
 def tiny_index_copy(tiny_index_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the session's tiny index, free to update."""

@@ -39,9 +39,15 @@ HEAT_NOTICE = """南京市人民政府关于做好夏季高温防暑工作的通
 """
 
 
-@pytest.fixture(scope="module")
-def tiny_index(tiny_index_dir: Path, index_settings: IndexSettings, embedder: Embedder) -> PolicyIndex:
-    return PolicyIndex.load(tiny_index_dir, index_settings, embedder=embedder)
+@pytest.fixture(scope="module", params=["folder", "milvus"])
+def tiny_index(
+    request: pytest.FixtureRequest, tiny_index_dir: Path, index_settings: IndexSettings, embedder: Embedder
+) -> PolicyIndex:
+    """The tiny index in each store: its folder, and the Milvus collection it was migrated into."""
+    settings = (
+        index_settings if request.param == "folder" else request.getfixturevalue("tiny_milvus_settings")
+    )
+    return PolicyIndex.load(tiny_index_dir, settings, embedder=embedder)
 
 
 def clause_ids(hits) -> list[str]:
