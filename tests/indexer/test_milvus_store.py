@@ -27,6 +27,7 @@ HEAT_NOTICE = """南京市人民政府关于做好夏季高温防暑工作的通
   （一）发放高温津贴。用人单位应当按月向高温作业劳动者发放防暑降温费。
 """
 QUERIES = ["创业孵化机构能拿到哪些扶持", "第24条", "宁政发〔2021〕45号 物资储备", "防汛", "支持企业开展研发"]
+VERSION = "示范条例\n时间:{day}\n\n第一条 示范补贴{pay}发放。\n第二条 本条例自{start}起施行。\n"
 DEADLINE_SECONDS = 30.0  # a replica sees another's write well before this (measured: docs/milvus.md)
 
 
@@ -201,3 +202,26 @@ def test_an_unreachable_milvus_is_one_line(tmp_path: Path, capsys: pytest.Captur
     assert main(arguments) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"policyqa: error: cannot use Milvus at {uri}") and "Traceback" not in err
+
+
+def test_milvus_keeps_the_versions_in_force_on_the_day(
+    milvus_copy: IndexSettings, embedder: Embedder
+) -> None:
+    old = parse_text(VERSION.format(day="2010-01-01", pay="按月", start="公布之日"), "v1.txt")
+    new = parse_text(VERSION.format(day="2020-01-01", pay="按季", start="2020年6月1日"), "v2.txt")
+    add_documents(Path("unused"), [old, new], milvus_copy, embedder=embedder)
+    index = PolicyIndex.load(Path("unused"), milvus_copy, embedder=embedder)
+
+    def found(**filters: object) -> set[str]:
+        return {
+            hit.document.id
+            for mode in ("bm25", "dense", "hybrid")
+            for hit in index.search("示范补贴", mode=mode, k=50, filters=SearchFilters(**filters))
+        } & {old.document.id, new.document.id}
+
+    assert filter_expression(SearchFilters(as_of="2020-05-31"), index.catalogue) == (
+        f'(document_id not in ["{new.document.id}"])'
+    )
+    assert found(as_of="2020-05-31") == {old.document.id}
+    assert found(as_of="2020-06-01") == found() == {new.document.id}
+    assert found(as_of="2020-06-01", include_history=True) == {old.document.id, new.document.id}
