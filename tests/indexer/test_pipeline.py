@@ -56,8 +56,11 @@ def test_with_settings_searches_as_an_index_loaded_with_them(
     assert seed.search(QUESTION, k=8) != loaded.search(QUESTION, k=8)  # the setting did change the ranking
 
 
-def test_the_dense_retriever_hands_the_vector_store_passage_ids(seed: PolicyIndex) -> None:
-    store = seed.vector_store
+def test_the_dense_retriever_hands_the_vector_store_passage_ids(
+    tiny_index_dir: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    index = PolicyIndex.load(tiny_index_dir, index_settings, embedder=embedder)
+    store = index.vector_store
     seen: list[np.ndarray | None] = []
     original = store.search
 
@@ -67,8 +70,8 @@ def test_the_dense_retriever_hands_the_vector_store_passage_ids(seed: PolicyInde
 
     store.search = recording
     try:
-        document_id = seed.documents()[0].id
-        seed.search(QUESTION, mode="dense", k=3, filters=SearchFilters(document_id=document_id))
+        document_id = index.documents()[0].id  # one of several: the others' passages are left out
+        index.search(QUESTION, mode="dense", k=3, filters=SearchFilters(document_id=document_id))
     finally:
         del store.search
     assert seen[0] is not None and set(seen[0]) <= set(store.passage_ids.tolist())
