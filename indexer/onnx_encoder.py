@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -121,6 +122,7 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
     """Export ``model``'s transformer to ``folder`` (fp32 and int8), check both against torch, and move
     them into place atomically with their marker; ModelLoadError when an export disagrees."""
     started = time.perf_counter()
+    print("policyqa: exporting the embedding model to ONNX (once, about a minute)…", file=sys.stderr)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=folder.parent) as temporary:
         work = Path(temporary)
@@ -231,14 +233,18 @@ def _quantize_int8(source: Path, target: Path) -> None:
         if len(initializer.dims) == 2 and initializer.dims[0] == initializer.dims[1]
     }
     excluded = [node.name for node in graph.node if node.op_type == "MatMul" and not set(node.input) & square]
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=excluded,
-    )
+    logging.disable(logging.WARNING)  # the quantiser's advice on the root logger is not the user's concern
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=excluded,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _torch_vectors(model: SentenceTransformer) -> np.ndarray:
