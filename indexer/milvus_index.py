@@ -19,8 +19,8 @@ import numpy as np
 from policyqa.indexer.catalogue import Catalogue
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.jurisdiction import place_key
-from policyqa.indexer.manifest import check_format, check_model, manifest_tokenizer
-from policyqa.indexer.milvus_store import MilvusStore
+from policyqa.indexer.manifest import manifest_tokenizer
+from policyqa.indexer.milvus_store import MilvusStore, connect_checked
 from policyqa.indexer.records import Query, Ranking, SearchFilters
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
@@ -151,12 +151,7 @@ def load_milvus_index(settings: IndexSettings, embedder: Embedder | None = None)
     when the collection holds none, IndexMismatchError when built with another model."""
     from policyqa.indexer.index import PolicyIndex
 
-    milvus = MilvusStore.connect(settings)
-    manifest = milvus.manifest()
-    where = f"{milvus.where} (collection {milvus.alias})"
-    check_format(where, manifest)
-    embedder = embedder or Embedder.from_settings(settings, progress=False)
-    check_model(where, manifest, embedder, settings)
+    milvus, manifest, embedder = connect_checked(settings, embedder)
     token = milvus.generation()
     catalogue = milvus.catalogue()
     manifest = {

@@ -502,16 +502,25 @@ def migrate_folder(index_dir: Path, settings: IndexSettings, *, progress: bool =
     return stored
 
 
-def add_documents(
-    documents: Sequence[ParsedDocument], settings: IndexSettings, *, embedder: Embedder | None = None
-) -> dict:
-    """Add (or replace: the same id) documents in the Milvus collection in force; returns its manifest."""
+def connect_checked(
+    settings: IndexSettings, embedder: Embedder | None = None
+) -> tuple[MilvusStore, dict, Embedder]:
+    """The configured collection, its manifest and the embedder (``embedder`` or the configured one), after
+    checking that this policyqa reads the index and that the embedder built it (IndexMismatchError)."""
     milvus = MilvusStore.connect(settings)
     manifest = milvus.manifest()
     where = f"{milvus.where} (collection {milvus.alias})"
     check_format(where, manifest)
     embedder = embedder or Embedder.from_settings(settings, progress=False)
     check_model(where, manifest, embedder, settings)
+    return milvus, manifest, embedder
+
+
+def add_documents(
+    documents: Sequence[ParsedDocument], settings: IndexSettings, *, embedder: Embedder | None = None
+) -> dict:
+    """Add (or replace: the same id) documents in the Milvus collection in force; returns its manifest."""
+    milvus, manifest, embedder = connect_checked(settings, embedder)
     tokenizer = manifest_tokenizer(manifest)
     latest = {parsed.document.id: parsed for parsed in documents}  # the same id twice: the last one wins
     rows: list[dict] = []
