@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from functools import cached_property, lru_cache
 
@@ -132,9 +133,12 @@ class Catalogue:
         UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
         if not self.check_filters(filters):
             return None
-        allowed_documents = np.array(
-            [passes(document, filters) for document in self._document_list], dtype=bool
-        )
+        if replace(filters, as_of=None, include_history=None) == SearchFilters():  # every search's own day
+            allowed_documents = np.ones(len(self._document_list), dtype=bool)
+        else:
+            allowed_documents = np.array(
+                [passes(document, filters) for document in self._document_list], dtype=bool
+            )
         if filters.as_of is not None and not filters.include_history:
             allowed_documents &= self._in_force(filters.as_of)
         if allowed_documents.all():
