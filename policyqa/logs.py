@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from typing import ClassVar
 
 
 class LogfmtFormatter(logging.Formatter):
-    """``ts=… level=… logger=… msg="…" key=value`` lines; extra fields come from ``extra={...}``."""
+    """``ts=… level=… logger=… msg="…" key=value`` lines; extra fields come from ``extra={...}``. A logged
+    exception (``logger.exception``) adds ``exception="Type: message"`` and ``at=file:line`` (where it was
+    raised), on the same line."""
 
     _reserved: ClassVar[frozenset[str]] = frozenset(vars(logging.makeLogRecord({})))
 
@@ -20,6 +23,12 @@ class LogfmtFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         fields.update({k: v for k, v in vars(record).items() if k not in self._reserved and k != "message"})
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            fields["exception"] = f"{type(error).__name__}: {error}"
+            frames = traceback.extract_tb(error.__traceback__)
+            if frames:
+                fields["at"] = f"{frames[-1].filename}:{frames[-1].lineno}"
         return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
 
 
