@@ -28,6 +28,7 @@ from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
 from policyqa.indexer.index import MIN_CANDIDATES
+from policyqa.indexer.learned_ranker import LearnedReranker
 from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
@@ -151,23 +152,50 @@ def rerank_latencies(
     cases = []
     for question in questions:
         request = SearchRequest(index.query(question), "hybrid", MIN_CANDIDATES)
-        cases.append((request, fused.combine(request, fused.rankings(request))))
+        rankings = fused.rankings(request)
+        cases.append((request, fused.combine(request, rankings), rankings))
     warm_up = reranker.with_top_n(min(depths))
-    for request, ranking in tqdm(cases, desc="warm-up re-rank", unit="q"):
-        warm_up.rerank(request, ranking)
+    for request, ranking, rankings in tqdm(cases, desc="warm-up re-rank", unit="q"):
+        warm_up.rerank(request, ranking, rankings)
     latencies = {}
     for depth in depths:
         stage = reranker.with_top_n(depth)
         timings = []
-        for request, ranking in tqdm(cases, desc=f"re-rank top {depth}", unit="q"):
+        for request, ranking, rankings in tqdm(cases, desc=f"re-rank top {depth}", unit="q"):
             started = time.perf_counter()
-            stage.rerank(request, ranking)
+            stage.rerank(request, ranking, rankings)
             timings.append((time.perf_counter() - started) * 1000)
         latencies[str(depth)] = {
             "queries": len(timings),
             **{f"latency_ms_p{q}": percentile(timings, q) for q in (50, 95)},
         }
     return {"model": reranker.encoder.model_id, "configured_top_n": reranker.top_n, "added": latencies}
+
+
+def learned_ranker_latency(index: PolicyIndex, questions: list[str]) -> dict:
+    """The latency the learned ranker adds to a hybrid search, p50/p95 in ms (the stage alone, on each
+    question's fused candidates at the depth it needs), and how many candidates it scored."""
+    stage = index.pipeline.reranker
+    assert isinstance(stage, LearnedReranker) and stage.model is not None
+    fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"})).pipeline
+    cases = []
+    for question in questions:
+        request = SearchRequest(index.query(question), "hybrid", stage.depth)
+        rankings = fused.rankings(request)
+        cases.append((request, fused.combine(request, rankings), rankings))
+    stage.rerank(*cases[0])  # warm-up
+    timings = []
+    for case in tqdm(cases, desc="learned ranker", unit="q"):
+        started = time.perf_counter()
+        stage.rerank(*case)
+        timings.append((time.perf_counter() - started) * 1000)
+    return {
+        "model": stage.model.model_id,
+        "trees": stage.model.provenance.get("trees"),
+        "queries": len(timings),
+        "candidates_p50": percentile([len(ranking) for _request, ranking, _rankings in cases], 50),
+        **{f"added_ms_p{q}": percentile(timings, q) for q in (50, 95)},
+    }
 
 
 def run_bench(config: BenchConfig) -> dict:
@@ -195,8 +223,10 @@ def run_bench(config: BenchConfig) -> dict:
     result["index"].update(documents=index.manifest["documents"], clauses=index.manifest["clauses"])
     result["query"] = query_latencies(index, questions, config.modes)
     result["query_cached"] = query_latencies(index, questions, config.modes, cached=True)
-    if settings.rerank != "off":
+    if settings.rerank == "on":
         result["rerank"] = rerank_latencies(index, questions)
+    if isinstance(index.pipeline.reranker, LearnedReranker) and index.pipeline.reranker.model is not None:
+        result["learned_ranker"] = learned_ranker_latency(index, questions)
     del index
     if config.peer:
         result["peer"] = run_txtai(result, config.paths, questions, config.modes, settings.ann)
@@ -292,6 +322,14 @@ def bench_table(result: dict) -> str:
             )
     if "rerank" in result:
         lines += rerank_lines(result["rerank"])
+    if "learned_ranker" in result:
+        ranker = result["learned_ranker"]
+        lines += [
+            "",
+            f"Learned ranker ({ranker['trees']} trees, {ranker['candidates_p50']:.0f} candidates per "
+            f"question, included in hybrid above): adds p50 {ranker['added_ms_p50']:.1f} ms, "
+            f"p95 {ranker['added_ms_p95']:.1f} ms",
+        ]
     if "peer" in result:
         lines += peer_lines(result["peer"])
     if "milvus" in result:

@@ -147,6 +147,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     embedder.set_defaults(func=run_train_embedder)
     _add_train_reranker_parser(kinds)
     _add_train_relevance_parser(kinds)
+    _add_train_ranker_parser(kinds)
 
 
 def _add_train_reranker_parser(kinds: argparse._SubParsersAction) -> None:
@@ -214,6 +215,30 @@ def _add_train_relevance_parser(kinds: argparse._SubParsersAction) -> None:
     relevance.add_argument("--out-dir", type=Path, help="folder of the model file (default: the package's)")
     relevance.add_argument("--no-progress", action="store_true", help="hide progress lines")
     relevance.set_defaults(func=run_train_relevance)
+
+
+def _add_train_ranker_parser(kinds: argparse._SubParsersAction) -> None:
+    ranker = kinds.add_parser(
+        "ranker",
+        help="train the learned ranker (POLICYQA_RERANK=learned) for the index's embedding model",
+        description="Search every question of the split's train part on the index (hybrid, re-ranker off, "
+        "each retriever --depth deep), train a LightGBM lambdarank model over the candidates' retrieval "
+        "signals (number of trees by cross-validation over the train questions), measure it on the "
+        "validation part and write it to --out (default: indexer/resources/ranker/<model id>.json).",
+    )
+    ranker.add_argument("--queries", type=Path, required=True, help="labelled JSONL question file")
+    ranker.add_argument("--index-dir", type=Path, required=True, help="index built with the model")
+    ranker.add_argument("--out", type=Path, help="model file to write (default: the package's)")
+    ranker.add_argument(
+        "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
+    )
+    ranker.add_argument(
+        "--depth", type=_positive_int, default=300, help="candidates each retriever ranks (300)"
+    )
+    ranker.add_argument("--trees", type=_positive_int, help="number of trees (default: cross-validated)")
+    ranker.add_argument("--seed", type=int, default=20261201, help="seed of the folds and of LightGBM")
+    ranker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    ranker.set_defaults(func=run_train_ranker)
 
 
 def _positive_int(text: str) -> int:
@@ -331,6 +356,15 @@ def run_train_reranker(args: argparse.Namespace) -> int:
     from policyqa.indexer.settings import load_settings
 
     train_reranker(_training_config(RerankerConfig, args), load_settings())
+    return 0
+
+
+def run_train_ranker(args: argparse.Namespace) -> int:
+    """Train the learned ranker, print its validation metrics and where it went."""
+    from policyqa.eval.train_ranker import RankerConfig, report, train_ranker
+    from policyqa.indexer.settings import load_settings
+
+    print(report(*train_ranker(_training_config(RankerConfig, args), load_settings())))
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -199,8 +199,11 @@ def reranker_digest(folder: Path) -> str:
 class CrossEncoderReranker:
     """Orders the top ``rerank_top_n`` fused clauses by the cross-encoder's score of question and clause."""
 
-    def __init__(self, settings: IndexSettings, catalogue: Catalogue):
-        """Loads the configured re-ranker (ModelLoadError when it cannot be used)."""
+    depth = 0
+
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
+        """Loads the configured re-ranker (ModelLoadError when it cannot be used; it checks the model it
+        was trained on itself)."""
         self.catalogue = catalogue
         self.top_n = settings.rerank_top_n
         self.encoder = load_cross_encoder(settings)
@@ -211,7 +214,7 @@ class CrossEncoderReranker:
         other.top_n = top_n
         return other
 
-    def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
+    def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         head = ranking[: self.top_n]
         if len(head) < 2:
             return ranking

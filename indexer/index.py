@@ -93,7 +93,9 @@ class PolicyIndex:
         self.retrievers = tuple(retrievers)
         self.vector_store = vector_store
         self.changed = changed or (lambda: False)
-        self.pipeline = RetrievalPipeline.from_settings(settings, catalogue, self.retrievers)
+        self.pipeline = RetrievalPipeline.from_settings(
+            settings, catalogue, self.retrievers, embedder.model_id
+        )
         self.relevance = RelevanceScorer(load_relevance_model(embedder.model_id), vector_store, catalogue)
 
     @classmethod

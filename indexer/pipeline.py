@@ -52,22 +52,29 @@ class RetrievalPipeline:
 
     @classmethod
     def from_settings(
-        cls, settings: IndexSettings, catalogue: Catalogue, retrievers: Sequence[Retriever]
+        cls, settings: IndexSettings, catalogue: Catalogue, retrievers: Sequence[Retriever], model_id: str
     ) -> RetrievalPipeline:
-        """The pipeline ``settings`` describe over ``retrievers``."""
+        """The pipeline ``settings`` describe over ``retrievers`` of an index embedded with ``model_id``."""
         return cls(
             {retriever.name: retriever for retriever in retrievers},
             fusion_from_settings(settings),
             [ADJUST_STAGES.resolve(name)(settings, catalogue) for name in ADJUST_STAGES.names],
-            RERANKERS.resolve(settings.rerank)(settings, catalogue),
+            RERANKERS.resolve(settings.rerank)(settings, catalogue, model_id),
         )
 
     def rankings(self, request: SearchRequest) -> dict[str, Ranking]:
-        """Each retriever's ranking the mode asks for (both for hybrid), ``request.depth`` deep."""
-        names = list(self.retrievers) if request.mode == "hybrid" else [request.mode]
+        """Each retriever's ranking the mode asks for (both for hybrid), ``request.depth`` deep (for hybrid
+        at least as deep as the re-ranker needs)."""
+        if request.mode != "hybrid":
+            return {
+                request.mode: self.retrievers[request.mode].search(
+                    request.query, request.depth, request.filters
+                )
+            }
+        depth = max(request.depth, self.reranker.depth)
         return {
-            name: self.retrievers[name].search(request.query, request.depth, request.filters)
-            for name in names
+            name: retriever.search(request.query, depth, request.filters)
+            for name, retriever in self.retrievers.items()
         }
 
     def combine(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Ranking:
@@ -78,4 +85,4 @@ class RetrievalPipeline:
         ranking = self.fusion.fuse(rankings)
         for stage in self.adjust_stages:
             ranking = stage.adjust(request, ranking)
-        return self.reranker.rerank(request, ranking)
+        return self.reranker.rerank(request, ranking, rankings)

@@ -1,12 +1,15 @@
 """The re-rank seam: an optional last stage that re-scores the top fused candidates.
 
 Re-rankers register in ``RERANKERS`` under the name the ``POLICYQA_RERANK`` setting gives; each is a
-class built with ``(settings, catalogue)`` (a cross-encoder reads the clause texts from the catalogue).
-``off`` keeps the fused order; ``on`` is the cross-encoder (``policyqa.indexer.cross_encoder``).
+class built with ``(settings, catalogue, model_id)`` (the catalogue holds the clause texts; ``model_id`` is
+the index's embedding model). ``learned`` (the default) is the trained ranker over the retrieval signals
+(``policyqa.indexer.learned_ranker``), ``off`` keeps the fused order, ``on`` is the cross-encoder
+(``policyqa.indexer.cross_encoder``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from policyqa.indexer.records import Ranking, SearchRequest
@@ -18,23 +21,32 @@ if TYPE_CHECKING:
 
 RERANKERS = Registry(
     "re-ranker",
-    {"off": "policyqa.indexer.rerank:KeepOrder", "on": "policyqa.indexer.cross_encoder:CrossEncoderReranker"},
+    {
+        "learned": "policyqa.indexer.learned_ranker:LearnedReranker",
+        "off": "policyqa.indexer.rerank:KeepOrder",
+        "on": "policyqa.indexer.cross_encoder:CrossEncoderReranker",
+    },
 )
 
 
 class Reranker(Protocol):
-    """Re-orders (and may re-score) a fused ranking."""
+    """Re-orders (and may re-score) a fused ranking; ``depth``: how many candidates it needs each retriever
+    to rank (0: as many as the search asks for)."""
 
-    def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
-        """The ranking in its new order, best first."""
+    depth: int
+
+    def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
+        """The fused ``ranking`` in its new order, best first; ``rankings`` are the retrievers' own."""
         ...
 
 
 class KeepOrder:
     """The identity re-ranker: the fused order stands."""
 
-    def __init__(self, settings: IndexSettings, catalogue: Catalogue):
+    depth = 0
+
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
         """Takes what every re-ranker is built with; needs none of it."""
 
-    def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
+    def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         return ranking

@@ -93,7 +93,16 @@ class IndexSettings(ParseLimitSettings):
         default=None,
         description="hybrid: a region whose documents never step back (e.g. 江苏 on a 江苏 portal)",
     )
-    rerank: str = Field(default="off", description="re-ranker of the top hybrid candidates: off or on")
+    rerank: str = Field(
+        default="learned",
+        description="re-ranker of the hybrid candidates: learned (the trained ranker over the retrieval "
+        "signals), off (the fused order) or on (the cross-encoder)",
+    )
+    ranker_model: str = Field(
+        default="default",
+        description="ranker for POLICYQA_RERANK=learned: 'default' (the one shipped for the index's "
+        "embedding model) or a file written by `policyqa train ranker`",
+    )
     rerank_top_n: int = Field(
         default=20, ge=1, le=100, description="how many of the top hybrid candidates the re-ranker re-scores"
     )

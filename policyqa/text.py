@@ -182,6 +182,15 @@ BROKEN_DOC_NUMBER = (
 )
 
 
+_NAMED_PROVISION = re.compile(rf"{ARTICLE_REFERENCE}|{DOC_NUMBER_FROM_BRACKET}")
+
+
+def names_provision(text: str) -> bool:
+    """Does ``text`` name an article (第24条, 第二十四條) or a 文号 (〔2021〕45号): a look-up of a known
+    provision rather than a question in words?"""
+    return _NAMED_PROVISION.search(fold(text)) is not None
+
+
 # ---- cross-references ------------------------------------------------------------------------------
 
 # How a document names itself: 本法, 本条例, 本办法, 本意见 …

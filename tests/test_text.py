@@ -17,6 +17,7 @@ from policyqa.text import (
     compatibility_form,
     fold,
     int_to_chinese,
+    names_provision,
     normalize,
 )
 
@@ -217,3 +218,20 @@ def test_reference_offsets_point_into_the_text_as_given() -> None:
     for reference in find_references(text):
         assert text[reference.start : reference.end] == reference.text
     assert [reference.article for reference in find_references(text)] == ["12", "13", "4"]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("第24条", True),
+        ("民法典第一千零八十四條规定了什么", True),
+        ("第 二十四 条 之 一", True),
+        ("宁政发〔2021〕45号 物资储备", True),
+        ("苏政发[2018]第123号", True),
+        ("离婚后孩子的抚养费怎么算？", False),
+        ("2021年第3季度的补贴", False),
+        ("第一批试点城市", False),
+    ],
+)
+def test_names_provision(text: str, named: bool) -> None:
+    assert names_provision(text) is named

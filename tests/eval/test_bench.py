@@ -28,9 +28,12 @@ def test_bench_existing_index_without_http(seed_index, tmp_path):
     assert latency["queries"] == 3
     assert 0 < latency["latency_ms_p50"] <= latency["latency_ms_p95"] <= latency["latency_ms_p99"]
     assert "build" not in result and "http" not in result
+    ranker = result["learned_ranker"]  # the default stage, with the shipped ranker of the default model
+    assert ranker["queries"] == 3 and ranker["trees"] > 0
+    assert 0 < ranker["added_ms_p50"] <= ranker["added_ms_p95"]
     table = bench_table(result)
     assert "| bm25 | 3 |" in table
-    assert "cold load" in table
+    assert "cold load" in table and "Learned ranker (" in table
 
 
 def test_building_requires_an_explicit_index_dir(seed_document, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,9 @@ def seed(
 class Reversed:
     """A re-ranker that turns the fused order around (a stand-in for a model that disagrees with it)."""
 
-    def rerank(self, request: SearchRequest, ranking: Ranking) -> Ranking:
+    depth = 0
+
+    def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         return list(reversed(ranking))
 
 
@@ -103,7 +106,7 @@ def test_one_embedding_per_question(seed: PolicyIndex, embedder: Embedder) -> No
     ("variable", "value", "message"),
     [
         ("POLICYQA_FUSION", "borda", "unknown fusion strategy 'borda'; choose one of minmax, rrf"),
-        ("POLICYQA_RERANK", "colbert", "unknown re-ranker 'colbert'; choose one of off, on"),
+        ("POLICYQA_RERANK", "colbert", "unknown re-ranker 'colbert'; choose one of learned, off, on"),
         ("POLICYQA_VECTOR_STORE", "annoy", "unknown vector store 'annoy'; choose one of faiss"),
     ],
 )

@@ -1,0 +1,228 @@
+"""The learned ranker: a LambdaMART model over the retrieval signals, trained on labelled questions.
+
+Every hybrid candidate (the union of both retrievers' lists, ``depth`` deep each) gets a row of
+``FEATURES``: its fused score and rank, its raw BM25 and dense scores and ranks (relative to the query's
+best), how strongly its document is represented among the candidates, and its length. A LightGBM
+``lambdarank`` model, trained by ``policyqa train ranker`` on the train part of STARD's split, scores them.
+
+The model only learned what law articles look like (STARD's labels are articles of laws and regulations), so
+it re-orders the clauses numbered as articles (第X条) among the places they hold in the fused ranking; any
+other clause — a policy document's （十二） or 四、 — keeps its fused place, and the scores stay with the
+places, so they still fall from top to bottom. Nor did it see a query naming an article or a 文号 (第24条,
+〔2021〕45号: no STARD question does); such a look-up keeps the fused order, where BM25's exact match
+leads. Measured in docs/decisions/2026-12-02-learned-ranker.md.
+
+Dense scores are cosines of one embedding model, so a model file is trained for one embedding model id and
+saved as ``resources/ranker/<model id>.json``; an index of another model keeps the fused order (with a
+warning), like the relevance model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from policyqa.indexer.errors import ModelLoadError
+from policyqa.indexer.records import Ranking, SearchRequest
+from policyqa.indexer.relevance import model_file
+from policyqa.text import article_key, names_provision
+
+if TYPE_CHECKING:
+    import lightgbm
+
+    from policyqa.indexer.catalogue import Catalogue
+    from policyqa.indexer.settings import IndexSettings
+
+FEATURES = (
+    "fused",
+    "fused_gap",
+    "fused_rank_log",
+    "bm25",
+    "bm25_share",
+    "bm25_rank_log",
+    "dense",
+    "dense_gap",
+    "dense_rank_log",
+    "document_top50_log",
+    "document_best_rank_log",
+    "document_dense_gap",
+    "length_log",
+)
+RANKER_FORMAT = 1
+RANKER_DIR = Path(str(resources.files("policyqa.indexer") / "resources" / "ranker"))
+DEFAULT_RANKER = "default"  # POLICYQA_RANKER_MODEL: the shipped file of the index's embedding model
+DOCUMENT_WINDOW = 50  # "represented among the top 50 fused candidates"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RankerModel:
+    """A trained LambdaMART model of ``FEATURES`` for indexes embedded with ``model_id``; ``depth`` is how
+    many candidates each retriever ranked in training (and so must rank when the model scores)."""
+
+    model_id: str
+    depth: int
+    booster: str  # LightGBM's text model
+    provenance: dict[str, Any]  # the command, the questions, the measured metrics
+
+    def to_json(self) -> str:
+        data = {
+            "format": RANKER_FORMAT,
+            "model_id": self.model_id,
+            "features": list(FEATURES),
+            "depth": self.depth,
+            "provenance": self.provenance,
+            "booster": self.booster,
+        }
+        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> RankerModel:
+        """A model written by :meth:`to_json`; ValueError when it is not one of this version's."""
+        data = json.loads(text)
+        if data.get("format") != RANKER_FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"not a ranker of format {RANKER_FORMAT} over {FEATURES}")
+        return cls(
+            model_id=str(data["model_id"]),
+            depth=int(data["depth"]),
+            booster=str(data["booster"]),
+            provenance=dict(data.get("provenance", {})),
+        )
+
+
+def ranker_file(settings: IndexSettings, model_id: str) -> Path:
+    """The model file ``POLICYQA_RANKER_MODEL`` names for an index of ``model_id``."""
+    if settings.ranker_model == DEFAULT_RANKER:
+        return model_file(model_id, RANKER_DIR)
+    return Path(settings.ranker_model).expanduser()
+
+
+def load_ranker(path: Path) -> RankerModel:
+    """The ranker saved at ``path``; ModelLoadError with a one-line reason when it cannot be read."""
+    try:
+        return RankerModel.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"ranker {path} is unusable: {error}") from None
+
+
+def booster(model: RankerModel) -> lightgbm.Booster:
+    """``model``'s LightGBM booster (imported here: only the learned stage needs LightGBM)."""
+    import lightgbm
+
+    return lightgbm.Booster(model_str=model.booster)
+
+
+def candidate_features(
+    ranking: Ranking, rankings: Mapping[str, Ranking], catalogue: Catalogue, depth: int
+) -> np.ndarray:
+    """``len(ranking) × len(FEATURES)`` rows for the fused ``ranking``'s candidates, from the retrievers'
+    ``rankings`` (each ``depth`` deep). A candidate one retriever did not find gets rank ``depth + 100`` and
+    that retriever's lowest score (BM25: 0; dense: its lowest cosine less 0.01)."""
+    missing_rank = depth + 100
+    bm25 = _positions(rankings.get("bm25", ()))
+    dense = _positions(rankings.get("dense", ()))
+    bm25_top = max((score for _rank, score in bm25.values()), default=0.0)
+    dense_scores = [score for _rank, score in dense.values()]
+    dense_top = max(dense_scores, default=0.0)
+    dense_missing = min(dense_scores, default=0.0) - 0.01
+    fused_top = ranking[0][1] if ranking else 0.0
+    documents = [catalogue.clause(clause_id).document_id for clause_id, _score in ranking]
+    in_window = Counter(documents[:DOCUMENT_WINDOW])
+    best_rank: dict[str, int] = {}
+    best_dense: dict[str, float] = {}
+    for rank, ((clause_id, _score), document) in enumerate(zip(ranking, documents, strict=True), start=1):
+        best_rank.setdefault(document, rank)
+        cosine = dense.get(clause_id, (missing_rank, dense_missing))[1]
+        best_dense[document] = max(best_dense.get(document, cosine), cosine)
+    rows = []
+    for rank, ((clause_id, fused), document) in enumerate(zip(ranking, documents, strict=True), start=1):
+        bm25_rank, bm25_score = bm25.get(clause_id, (missing_rank, 0.0))
+        dense_rank, cosine = dense.get(clause_id, (missing_rank, dense_missing))
+        rows.append(
+            (
+                fused,
+                fused - fused_top,
+                math.log(rank),
+                bm25_score,
+                bm25_score / bm25_top if bm25_top > 0 else 0.0,
+                math.log(bm25_rank),
+                cosine,
+                cosine - dense_top,
+                math.log(dense_rank),
+                math.log1p(in_window[document]),
+                math.log(best_rank[document]),
+                best_dense[document] - dense_top,
+                math.log1p(len(catalogue.clause(clause_id).text)),
+            )
+        )
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def is_article(number: str) -> bool:
+    """Is a clause numbered ``number`` an article (第X条), the kind of clause the ranker was trained on?"""
+    return article_key(number) is not None
+
+
+def reorder_articles(ranking: Ranking, scores: Sequence[float], articles: Sequence[bool]) -> Ranking:
+    """``ranking`` with its articles sorted by ``scores`` (best first; ties keep the fused order) among the
+    places articles hold; other clauses keep their place. Each place keeps its fused score."""
+    moved = iter(
+        sorted((position for position, article in enumerate(articles) if article), key=lambda p: -scores[p])
+    )
+    return [
+        (ranking[next(moved) if article else position][0], score)
+        for position, ((_clause_id, score), article) in enumerate(zip(ranking, articles, strict=True))
+    ]
+
+
+class LearnedReranker:
+    """Re-stage ``learned``: re-orders the fused candidates' articles by the trained ranker of the index's
+    embedding model; keeps the fused order when there is none (warning once at load)."""
+
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
+        """Loads the ranker ``POLICYQA_RANKER_MODEL`` names for ``model_id`` (ModelLoadError when a named
+        file cannot be used or belongs to another model)."""
+        self.catalogue = catalogue
+        path = ranker_file(settings, model_id)
+        self.model: RankerModel | None = None
+        self.depth = 0
+        if settings.ranker_model == DEFAULT_RANKER and not path.is_file():
+            logger.warning(
+                "no learned ranker trained for this embedding model: hybrid search keeps the fused order; "
+                "train one with `policyqa train ranker`",
+                extra={"model": model_id},
+            )
+            return
+        model = load_ranker(path)
+        if model.model_id != model_id:
+            raise ModelLoadError(
+                f"ranker {path} was trained for model {model.model_id}; the index's model is {model_id} "
+                "(set POLICYQA_RANKER_MODEL to a ranker of this model, or POLICYQA_RERANK=off)"
+            )
+        self.model = model
+        self.depth = model.depth
+        self._booster = booster(model)
+
+    def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
+        if self.model is None or len(ranking) < 2 or names_provision(request.query.text):
+            return ranking
+        articles = [is_article(self.catalogue.clause(clause_id).number) for clause_id, _score in ranking]
+        if sum(articles) < 2:
+            return ranking
+        features = candidate_features(ranking, rankings, self.catalogue, self.depth)
+        scores = self._booster.predict(features, num_threads=1)
+        return reorder_articles(ranking, scores, articles)
+
+
+def _positions(ranking: Ranking) -> dict[str, tuple[int, float]]:
+    return {clause_id: (rank, float(score)) for rank, (clause_id, score) in enumerate(ranking, start=1)}
