@@ -14,9 +14,9 @@ from policyqa.indexer.relevance import (
     FEATURES,
     RelevanceModel,
     RelevanceScorer,
-    coverage,
     load_relevance_model,
     model_file,
+    term_weights,
     weighted_coverage,
 )
 
@@ -33,9 +33,10 @@ def seed(
 
 
 def test_coverage_weighs_words_by_length_and_matches_variants() -> None:
-    assert coverage(["孵化器", "奖励"], "對孵化器給予獎勵") == 1.0
-    assert coverage(["孵化器", "签证"], "孵化器") == 0.6
-    assert coverage([], "孵化器") == 0.0
+    assert weighted_coverage(term_weights(["孵化器", "奖励"]), "對孵化器給予獎勵") == 1.0
+    assert weighted_coverage(term_weights(["孵化器", "签证"]), "孵化器") == 0.6
+    assert weighted_coverage(term_weights([]), "孵化器") == 0.0
+    assert term_weights(["孵化器", "孵化器", "獎勵", ""]) == {"孵化器": 3, "奖励": 2}
     assert weighted_coverage({"苏州": 3.0, "产业": 1.0}, "苏州高新区") == 0.75
 
 
