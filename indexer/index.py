@@ -221,7 +221,9 @@ class PolicyIndex:
         home_region: str | None = None,
     ) -> Retrieval:
         """What :meth:`search` finds, each hit with its relevance, and the query it embedded (an answerer
-        reuses its vector)."""
+        reuses its vector). A ``bm25`` search embeds nothing, so its hits carry no relevance (None): the
+        relevance model weighs the query's cosine to each clause, and embedding the query for it alone cost
+        ten times the lexical search (docs/decisions/2026-12-02-query-path.md)."""
         text = validate_query(query, mode, k, self.settings.max_query_chars)
         filters = dated(filters, self.settings)
         request = SearchRequest(
@@ -233,7 +235,9 @@ class PolicyIndex:
         )
         rankings = self.pipeline.rankings(request)
         final = self.pipeline.combine(request, rankings)
-        hits = self.relevance.score(request.query, self.to_hits(final[:k], rankings, day=filters.as_of))
+        hits = self.to_hits(final[:k], rankings, day=filters.as_of)
+        if mode != "bm25":
+            hits = self.relevance.score(request.query, hits)
         return Retrieval(request.query, hits)
 
     def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking], *, day: str | None = None) -> list[Hit]:

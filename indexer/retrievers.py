@@ -18,7 +18,7 @@ from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.vector_store import VectorStore
 
 # A filter leaving out at most this share of the passages is applied after an unfiltered search this many
-# times deeper than the kept share needs (docs/decisions/2026-12-02-in-force-filter.md).
+# times deeper than the kept share needs (docs/decisions/2026-12-02-query-path.md).
 OVERFETCH_MAX_EXCLUDED = 0.5
 OVERFETCH = 2
 
