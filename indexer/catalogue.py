@@ -129,18 +129,19 @@ class Catalogue:
         return [(self._clauses[clause_rows[i]].id, float(scores[i])) for i in first]
 
     def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
-        """Boolean mask over passage rows that pass ``filters``; None when nothing is excluded.
-        UnknownIdError for an unknown ``document_id``, InvalidQueryError for a date that is not one."""
+        """Boolean mask over passage rows that pass ``filters`` (read-only: a day's mask is computed once
+        and shared); None when nothing is excluded. UnknownIdError for an unknown ``document_id``,
+        InvalidQueryError for a date that is not one."""
         if not self.check_filters(filters):
             return None
+        day = filters.as_of if not filters.include_history else None
         if replace(filters, as_of=None, include_history=None) == SearchFilters():  # every search's own day
-            allowed_documents = np.ones(len(self._document_list), dtype=bool)
-        else:
-            allowed_documents = np.array(
-                [passes(document, filters) for document in self._document_list], dtype=bool
-            )
-        if filters.as_of is not None and not filters.include_history:
-            allowed_documents &= self._in_force(filters.as_of)
+            return None if day is None else self._in_force_passages(day)
+        allowed_documents = np.array(
+            [passes(document, filters) for document in self._document_list], dtype=bool
+        )
+        if day is not None:
+            allowed_documents &= self._in_force(day)
         if allowed_documents.all():
             return None  # nothing excluded: the retrievers' unfiltered (faster) path
         return allowed_documents[self._passage_document]
@@ -176,7 +177,19 @@ class Catalogue:
     @lru_cache(maxsize=16)  # noqa: B019 - one catalogue per index version, a handful of days
     def _in_force(self, day: str) -> np.ndarray:
         """Boolean mask over documents: in force on ``day``."""
-        return np.array([self.validity.in_force(document.id, day) for document in self._document_list])
+        return np.array(
+            [self.validity.in_force(document.id, day) for document in self._document_list], dtype=bool
+        )
+
+    @lru_cache(maxsize=16)  # noqa: B019 - as above: every search carries its day, so this is computed once a day
+    def _in_force_passages(self, day: str) -> np.ndarray | None:
+        """Read-only boolean mask over passage rows: in force on ``day``; None when every one is."""
+        in_force = self._in_force(day)
+        if in_force.all():
+            return None
+        mask = in_force[self._passage_document]
+        mask.flags.writeable = False
+        return mask
 
 
 def _is_iso_date(text: str) -> bool:

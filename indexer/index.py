@@ -105,8 +105,9 @@ class PolicyIndex:
         """Load the version in force; IndexNotFoundError when absent, IndexMismatchError when incompatible,
         IndexCorruptError (one line, no path) when its files are damaged or cannot be read.
 
-        The version's files are checked against the manifest's checksums in a background thread while the
-        model and the SQLite rows load; the binary files (vectors, BM25) are parsed only once verified.
+        The version's files are checked against the manifest's checksums, and the SQLite rows read into the
+        catalogue, in background threads while the model loads (a second core shortens the cold start); the
+        binary files (vectors, BM25) are parsed only once verified.
         With ``POLICYQA_STORE=milvus`` the index is the configured Milvus collection instead
         (``indexer.milvus_index``; ``index_dir`` is not read)."""
         if settings.store == "milvus":
@@ -122,12 +123,15 @@ class PolicyIndex:
                 _raise_unless_swapped(index_dir, version, error)
                 continue
             check_format(index_dir, manifest)
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policyqa-verify") as pool:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-load") as pool:
                 verified = pool.submit(verify_files, version, manifest)
+                catalogue = pool.submit(read_catalogue, version)
                 try:
                     embedder = embedder or Embedder.from_settings(settings, progress=False)
                     check_model(index_dir, manifest, embedder, settings)
-                    return cls._read_version(version, manifest, settings, embedder, verified)
+                    return cls._read_version(
+                        version, manifest, settings, embedder, verified, catalogue.result()
+                    )
                 except (*_UNREADABLE, IndexCorruptError) as error:
                     # a file that failed to parse is reported by its checksum when that is what broke it
                     _raise_unless_swapped(index_dir, version, _verification_error(verified) or error)
@@ -141,14 +145,8 @@ class PolicyIndex:
         settings: IndexSettings,
         embedder: Embedder,
         verified: Future[int],
+        catalogue: Catalogue,
     ) -> PolicyIndex:
-        with closing(store.connect(version)) as connection:
-            catalogue = Catalogue(
-                store.read_documents(connection),
-                store.read_clauses(connection),
-                store.read_passage_clauses(connection),
-                store.read_references(connection),
-            )
         verified.result()  # raises IndexCorruptError for a damaged file
         vector_store = load_vector_store(manifest_vector_store(manifest), version / "dense")
         bm25 = BM25Index.load(version / "bm25")
@@ -223,7 +221,9 @@ class PolicyIndex:
         home_region: str | None = None,
     ) -> Retrieval:
         """What :meth:`search` finds, each hit with its relevance, and the query it embedded (an answerer
-        reuses its vector)."""
+        reuses its vector). A ``bm25`` search embeds nothing, so its hits carry no relevance (None): the
+        relevance model weighs the query's cosine to each clause, and embedding the query for it alone cost
+        ten times the lexical search (docs/decisions/2026-12-02-query-path.md)."""
         text = validate_query(query, mode, k, self.settings.max_query_chars)
         filters = dated(filters, self.settings)
         request = SearchRequest(
@@ -235,7 +235,9 @@ class PolicyIndex:
         )
         rankings = self.pipeline.rankings(request)
         final = self.pipeline.combine(request, rankings)
-        hits = self.relevance.score(request.query, self.to_hits(final[:k], rankings, day=filters.as_of))
+        hits = self.to_hits(final[:k], rankings, day=filters.as_of)
+        if mode != "bm25":
+            hits = self.relevance.score(request.query, hits)
         return Retrieval(request.query, hits)
 
     def to_hits(self, ranking: Ranking, rankings: dict[str, Ranking], *, day: str | None = None) -> list[Hit]:
@@ -283,6 +285,17 @@ class PolicyIndex:
     def neighbours(self, clause_id: str) -> tuple[str | None, str | None]:
         """Ids of the previous and next clause in the same document (None at either end)."""
         return self.catalogue.neighbours(clause_id)
+
+
+def read_catalogue(version: Path) -> Catalogue:
+    """The catalogue of an index version: its documents, clauses, passages and references from SQLite."""
+    with closing(store.connect(version)) as connection:
+        return Catalogue(
+            store.read_documents(connection),
+            store.read_clauses(connection),
+            store.read_passage_clauses(connection),
+            store.read_references(connection),
+        )
 
 
 def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> None:

@@ -19,6 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -30,7 +33,7 @@ import numpy as np
 
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS, default_model_source, ensure_default_model
 from policyqa.indexer.errors import ModelLoadError
-from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, open_offline
+from policyqa.indexer.offline_model import OFFLINE_HINT, forbid_hub_network, no_progress_bars, open_offline
 from policyqa.indexer.settings import (
     DEFAULT_ADAPTER,
     DEFAULT_MODEL,
@@ -46,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 SHIPPED_ADAPTER = Path(__file__).parent / "resources" / "adapter"
 ADAPTER_MARKER = "policyqa-adapter.json"
+MERGED_MARKER = "policyqa-merged.json"  # a merged default model saved under HOME/models/merged/
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")  # what peft writes and reads
 FINGERPRINT_DECIMALS = 6
 FINGERPRINT_MIN_COSINE = 0.9999
@@ -64,13 +68,13 @@ class LoadedModel:
 def load_model(settings: IndexSettings) -> LoadedModel:
     """The model named by ``settings.model``; raises ModelLoadError if it cannot be loaded offline."""
     started = time.perf_counter()
+    adapter = adapter_folder(settings)
     if settings.model == DEFAULT_MODEL:
-        model, model_id = _load_default(settings.model_cache_dir)
+        model, model_id = _load_default(settings.model_cache_dir, adapter)
     else:
         model, model_id = _load_named(settings.model)
-    adapter = adapter_folder(settings)
-    if adapter is not None:
-        model_id = apply_adapter(model, model_id, adapter)
+        if adapter is not None:
+            model_id = apply_adapter(model, model_id, adapter)
     prompts = model.prompts or {}
     query_prompt = settings.query_prompt if settings.query_prompt is not None else prompts.get("query", "")
     passage_prompt = (
@@ -94,15 +98,78 @@ def adapter_folder(settings: IndexSettings) -> Path | None:
     return Path(settings.adapter).expanduser()
 
 
-def _load_default(cache_dir: Path) -> tuple[SentenceTransformer, str]:
+def _load_default(cache_dir: Path, adapter: Path | None) -> tuple[SentenceTransformer, str]:
+    """The default model, with ``adapter`` merged: from its cached merged folder when one was saved for
+    this base and these adapter files (no merge, no fingerprint check), else merged now and saved."""
     source = default_model_source()
+    merged = None if adapter is None else merged_folder(cache_dir, source.model_id, adapter)
+    if merged is not None and (model_id := _saved_merge(merged)) is not None:
+        try:
+            return open_offline(str(merged)), model_id
+        except ModelLoadError as exc:
+            logger.warning("cached merged model unusable (%s); merging again", exc)
     folder = ensure_default_model(cache_dir, source)
     try:
-        return open_offline(str(folder)), source.model_id
+        model = open_offline(str(folder))
     except ModelLoadError as exc:
         logger.warning("materialised default model unusable (%s); rebuilding it", exc)
-    folder = ensure_default_model(cache_dir, source, rebuild=True)
-    return open_offline(str(folder)), source.model_id
+        folder = ensure_default_model(cache_dir, source, rebuild=True)
+        model = open_offline(str(folder))
+    if adapter is None or merged is None:  # (both or neither)
+        return model, source.model_id
+    model_id = apply_adapter(model, source.model_id, adapter)
+    save_merged(model, model_id, adapter, merged, base=folder)
+    return model, model_id
+
+
+def merged_folder(cache_dir: Path, base_id: str, adapter: Path) -> Path:
+    """Where the merge of ``adapter`` into the base ``base_id`` is cached: named by both identities (the
+    adapter's weights and its marker, whose fingerprint vouches for the merge)."""
+    adapter_files = files_digest(Path(adapter).expanduser(), (*ADAPTER_FILES, ADAPTER_MARKER))
+    return cache_dir / "merged" / hashlib.sha256(f"{base_id}\0{adapter_files}".encode()).hexdigest()[:16]
+
+
+def _saved_merge(folder: Path) -> str | None:
+    """The model id of a complete merged folder written by :func:`save_merged`, or None."""
+    try:
+        marker = json.loads((folder / MERGED_MARKER).read_text(encoding="utf-8"))
+        complete = all((folder / name).stat().st_size == size for name, size in marker["files"].items())
+        return str(marker["model_id"]) if complete else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def save_merged(
+    model: SentenceTransformer, model_id: str, adapter: Path, folder: Path, *, base: Path
+) -> None:
+    """Save the merged ``model`` as a plain sentence-transformers folder (with the loading settings of the
+    ``base`` folder that saving drops: sequence length, no pooler), checked like the merge itself
+    (reloaded, it reproduces the adapter's fingerprint), then moved into place; a cache that cannot be
+    written (read-only HOME) is skipped with a warning: the next start merges again."""
+    expected = _recorded_fingerprint(adapter, read_adapter_marker(adapter))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{folder.name}.", dir=folder.parent) as temp:
+            staged = Path(temp) / "model"
+            with no_progress_bars():
+                model.save(str(staged))
+            config = staged / "sentence_bert_config.json"
+            saved = json.loads(config.read_text(encoding="utf-8"))
+            base_config = json.loads((base / config.name).read_text(encoding="utf-8"))
+            config.write_text(json.dumps(base_config | saved, indent=2) + "\n", encoding="utf-8")
+            _check_fingerprint(adapter, adapter_fingerprint(open_offline(str(staged))), expected)
+            files = {
+                path.relative_to(staged).as_posix(): path.stat().st_size
+                for path in sorted(staged.rglob("*"))
+                if path.is_file()
+            }
+            marker = {"model_id": model_id, "files": files}
+            (staged / MERGED_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+            if folder.exists():  # an unusable leftover, or a concurrent start that saved it first
+                shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staged, folder)
+    except (OSError, ModelLoadError) as error:
+        logger.warning("merged model not cached (%s); the next start merges the adapter again", error)
 
 
 def _load_named(name: str) -> tuple[SentenceTransformer, str]:
@@ -153,7 +220,12 @@ def apply_adapter(model: SentenceTransformer, base_id: str, folder: Path) -> str
         )
     expected = _recorded_fingerprint(folder, marker)
     merge_adapter(model, folder)
-    found = adapter_fingerprint(model)
+    _check_fingerprint(folder, adapter_fingerprint(model), expected)
+    return f"{base_id}+lora@{adapter_digest(folder)[:12]}"
+
+
+def _check_fingerprint(folder: Path, found: np.ndarray, expected: np.ndarray) -> None:
+    """ModelLoadError unless the merged model's fingerprint ``found`` is the adapter's recorded one."""
     if found.shape != expected.shape:
         raise ModelLoadError(
             f"adapter {folder}: fingerprint of dimension {expected.shape[1]}, model's {found.shape[1]}"
@@ -166,7 +238,6 @@ def apply_adapter(model: SentenceTransformer, base_id: str, folder: Path) -> str
             f"adapter {folder} does not reproduce its fingerprint (cosine {float(cosines.min()):.6f} < "
             f"{FINGERPRINT_MIN_COSINE}): its files were changed or do not belong together"
         )
-    return f"{base_id}+lora@{adapter_digest(folder)[:12]}"
 
 
 def read_adapter_marker(folder: Path) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 
 from policyqa.corpus.model import Clause, Document
 from policyqa.indexer.catalogue import Catalogue
+from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.passages import lexical_prefix
 from policyqa.indexer.records import Hit, Query
 from policyqa.indexer.tokenizer import Tokenizer
@@ -37,6 +38,7 @@ from policyqa.text import normalize
 
 FEATURES = ("cosine", "coverage")
 RELEVANCE_FORMAT = 1
+SEARCH_FORM_CACHE = 8192  # clauses whose search-form text is kept (a few MB)
 RELEVANCE_DIR = Path(str(resources.files("policyqa.indexer") / "resources" / "relevance"))
 
 logger = logging.getLogger(__name__)
@@ -105,18 +107,22 @@ def load_relevance_model(model_id: str, folder: Path = RELEVANCE_DIR) -> Relevan
     return None
 
 
-def coverage(terms: Sequence[str], text: str) -> float:
-    """Share of the distinct ``terms``' characters that occur in ``text`` (both in search form): each term
-    weighs its length. 0 when there are no terms."""
-    return weighted_coverage({normalize(term): len(term) for term in terms if term}, text)
+def term_weights(terms: Sequence[str]) -> dict[str, float]:
+    """The distinct ``terms`` in search form, each weighing its length: the coverage of a text is the
+    share of their weight it holds (``weighted_coverage``)."""
+    return {normalize(term): len(term) for term in terms if term}
 
 
 def weighted_coverage(weights: Mapping[str, float], text: str) -> float:
     """Share of the total weight of the terms (in search form) that occur in ``text``; 0 without terms."""
+    return found_share(weights, normalize(text)) if weights else 0.0
+
+
+def found_share(weights: Mapping[str, float], searched: str) -> float:
+    """Share of the total weight of the terms found in ``searched`` (text already in search form)."""
     total = sum(weights.values())
     if not total:
         return 0.0
-    searched = normalize(text)
     return sum(weight for term, weight in weights.items() if term in searched) / total
 
 
@@ -128,19 +134,30 @@ class RelevanceScorer:
         self.vector_store = vector_store
         self.catalogue = catalogue
         self.words = Tokenizer(bigrams=False)  # the query's words, for coverage
+        # each clause's indexed text in search form: normalising it is most of a hit's features' cost
+        self._searched: LRUCache[str, str] = LRUCache(SEARCH_FORM_CACHE)
 
     def features(self, query: Query, hits: Sequence[tuple[Clause, Document]]) -> np.ndarray:
         """``len(hits) × len(FEATURES)`` feature rows, in ``FEATURES`` order."""
         if not hits:
             return np.zeros((0, len(FEATURES)))
         cosines = self._best_passage_cosines(query, [clause.id for clause, _document in hits])
-        terms = self.words.tokenize(query.text)
+        weights = term_weights(self.words.tokenize(query.text))
+        searched = self._search_forms(hits)
         return np.array(
-            [
-                (cosines[clause.id], coverage(terms, lexical_prefix(document, clause.path) + clause.text))
-                for clause, document in hits
-            ]
+            [(cosines[clause.id], found_share(weights, searched[clause.id])) for clause, _ in hits]
         )
+
+    def _search_forms(self, hits: Sequence[tuple[Clause, Document]]) -> dict[str, str]:
+        """Each hit's indexed text (title, headings, text) in search form, by clause id."""
+        searched = self._searched.get_many(clause.id for clause, _document in hits)
+        missing = {
+            clause.id: normalize(lexical_prefix(document, clause.path) + clause.text)
+            for clause, document in hits
+            if clause.id not in searched
+        }
+        self._searched.put_many(missing)
+        return searched | missing
 
     def score(self, query: Query, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with their relevance (None without a fitted model)."""

@@ -127,7 +127,8 @@ class SearchHit(BaseModel):
         le=1,
         examples=[0.83],
         description="probability that the clause answers the query, comparable across queries and indexes "
-        "(null when no relevance model is fitted for the index's embedding model)",
+        "(null in bm25 mode, which runs no model, and when no relevance model is fitted for the index's "
+        "embedding model)",
     )
     document: DocumentMeta
     path: list[str] = Field(examples=[["四、健全创新创业服务体系", "（十二）发展创新型孵化器"]])

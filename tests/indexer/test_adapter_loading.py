@@ -11,17 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyqa.indexer import PolicyIndex
+from policyqa.indexer import PolicyIndex, model_loading
+from policyqa.indexer.e5_model import default_model_source
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
 from policyqa.indexer.index import build_index
 from policyqa.indexer.model_loading import (
     ADAPTER_MARKER,
+    MERGED_MARKER,
     SHIPPED_ADAPTER,
     adapter_digest,
     adapter_fingerprint,
     adapter_folder,
     apply_adapter,
+    merged_folder,
 )
 from policyqa.indexer.settings import IndexSettings, load_settings
 
@@ -155,3 +158,27 @@ def test_an_index_built_before_the_default_adapter_names_both_fixes(
         PolicyIndex.load(index_dir, index_settings, embedder=embedder)
     assert "rebuild with `policyqa index PATH" in str(raised.value)
     assert "POLICYQA_ADAPTER=none" in str(raised.value)
+
+
+def test_the_merged_default_model_is_cached_and_loads_without_merging(index_settings, embedder, monkeypatch):
+    folder = merged_folder(index_settings.model_cache_dir, default_model_source().model_id, SHIPPED_ADAPTER)
+    assert (folder / MERGED_MARKER).is_file()  # saved when the session's embedder first loaded
+
+    def no_merge(*_args):
+        raise AssertionError("the cached merge should have been loaded")
+
+    monkeypatch.setattr(model_loading, "merge_adapter", no_merge)
+    cached = Embedder.from_settings(index_settings, progress=False)
+    assert cached.model_id == embedder.model_id
+    assert np.array_equal(cached.embed_query(QUESTION), embedder.embed_query(QUESTION))
+
+
+def test_a_damaged_merged_folder_is_merged_again_and_replaced(index_settings, embedder):
+    folder = merged_folder(index_settings.model_cache_dir, default_model_source().model_id, SHIPPED_ADAPTER)
+    with (folder / "model.safetensors").open("ab") as handle:
+        handle.write(b"\0")  # its size no longer matches the marker: not a complete merged folder
+    again = Embedder.from_settings(index_settings, progress=False)
+    assert again.model_id == embedder.model_id
+    assert np.array_equal(again.embed_query(QUESTION), embedder.embed_query(QUESTION))
+    marker = json.loads((folder / MERGED_MARKER).read_text(encoding="utf-8"))
+    assert marker["files"]["model.safetensors"] == (folder / "model.safetensors").stat().st_size

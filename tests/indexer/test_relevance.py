@@ -14,9 +14,9 @@ from policyqa.indexer.relevance import (
     FEATURES,
     RelevanceModel,
     RelevanceScorer,
-    coverage,
     load_relevance_model,
     model_file,
+    term_weights,
     weighted_coverage,
 )
 
@@ -33,9 +33,10 @@ def seed(
 
 
 def test_coverage_weighs_words_by_length_and_matches_variants() -> None:
-    assert coverage(["孵化器", "奖励"], "對孵化器給予獎勵") == 1.0
-    assert coverage(["孵化器", "签证"], "孵化器") == 0.6
-    assert coverage([], "孵化器") == 0.0
+    assert weighted_coverage(term_weights(["孵化器", "奖励"]), "對孵化器給予獎勵") == 1.0
+    assert weighted_coverage(term_weights(["孵化器", "签证"]), "孵化器") == 0.6
+    assert weighted_coverage(term_weights([]), "孵化器") == 0.0
+    assert term_weights(["孵化器", "孵化器", "獎勵", ""]) == {"孵化器": 3, "奖励": 2}
     assert weighted_coverage({"苏州": 3.0, "产业": 1.0}, "苏州高新区") == 0.75
 
 
@@ -55,10 +56,10 @@ def test_a_clause_that_holds_every_word_of_the_query_has_full_coverage(seed: Pol
     assert features[0, FEATURES.index("coverage")] == 1.0
 
 
-def test_every_hit_of_every_mode_carries_a_probability(seed: PolicyIndex) -> None:
-    for mode in ("bm25", "dense", "hybrid"):
+def test_every_hit_of_the_modes_that_embed_carries_a_probability(seed: PolicyIndex) -> None:
+    for mode in ("dense", "hybrid"):
         hits = seed.search("高新区对创新型孵化器有什么支持", mode=mode, k=10)
-        assert all(0 <= hit.relevance <= 1 for hit in hits)
+        assert hits and all(0 <= hit.relevance <= 1 for hit in hits)
     covered = seed.search("高新区对创新型孵化器有什么支持", k=1)[0].relevance
     uncovered = seed.search("护照丢了怎么补办", k=1)[0].relevance
     assert covered > uncovered
@@ -84,3 +85,16 @@ def test_an_index_without_a_fitted_model_gives_hits_no_relevance(seed: PolicyInd
     unfitted = RelevanceScorer(None, seed.vector_store, seed.catalogue)
     bare = [replace(hit, relevance=None) for hit in seed.search("创新型孵化器", k=3)]
     assert unfitted.score(seed.query("创新型孵化器"), bare) == bare
+
+
+def test_a_bm25_search_embeds_nothing_and_its_hits_carry_no_relevance(seed: PolicyIndex) -> None:
+    embedded: list[str] = []
+    embed = seed.embedder.embed_query
+    seed.embedder.embed_query = lambda text: embedded.append(text) or embed(text)  # type: ignore[method-assign]
+    try:
+        bm25 = seed.search("高新区对创新型孵化器有什么支持", mode="bm25", k=10)
+        assert bm25 and all(hit.relevance is None for hit in bm25) and embedded == []
+        seed.search("高新区对创新型孵化器有什么支持", mode="dense", k=10)
+        assert embedded == ["高新区对创新型孵化器有什么支持"]
+    finally:
+        del seed.embedder.embed_query
