@@ -33,6 +33,8 @@ from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.settings import load_settings
 from policyqa.indexer.store import current_version
+from policyqa.service.settings import load_settings as load_service_settings
+from policyqa.service.state import limit_inference_threads
 
 MIB = 1024 * 1024
 RERANK_DEPTHS = (10, 20, 50)  # how many fused candidates the re-ranker's added latency is measured at
@@ -211,6 +213,8 @@ def run_bench(config: BenchConfig) -> dict:
             )
         txtai_version()  # installed? (before the build, not after it)
     settings = load_settings()
+    # in-process figures computed as the server computes them (builds run in fresh processes, all cores)
+    limit_inference_threads(load_service_settings().torch_threads)
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
     result: dict = {"machine": machine(), "index_dir": str(index_dir), "backend": settings.backend}

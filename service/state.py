@@ -24,6 +24,14 @@ from policyqa.service.settings import ServiceSettings
 logger = logging.getLogger(__name__)
 
 
+def limit_inference_threads(threads: int) -> None:
+    """Compute each inference on ``threads`` threads (torch, ONNX Runtime — it follows torch's — and FAISS):
+    one per inference in the server, where requests run in parallel; several multi-threaded inferences on the
+    same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load)."""
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
 class ServiceState:
     """Settings plus the loaded index; ``live`` and ``answerer`` raise ``NotReadyError`` until loaded."""
 
@@ -70,10 +78,7 @@ class ServiceState:
         """Load the index (and the model) once; a failure is kept as the not-ready reason."""
         index_dir = self.settings.resolved_index_dir
         started = time.perf_counter()
-        # One thread per inference: requests run in parallel, and several multi-threaded inferences on
-        # the same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load).
-        torch.set_num_threads(self.settings.torch_threads)  # and ONNX Runtime's, which follows torch's
-        faiss.omp_set_num_threads(self.settings.torch_threads)
+        limit_inference_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
             answerers = {
