@@ -115,11 +115,20 @@ def load_ranker(path: Path) -> RankerModel:
         raise ModelLoadError(f"ranker {path} is unusable: {error}") from None
 
 
-def booster(model: RankerModel) -> lightgbm.Booster:
-    """``model``'s LightGBM booster (imported here: only the learned stage needs LightGBM)."""
+def booster(model: RankerModel, path: Path) -> lightgbm.Booster:
+    """The LightGBM booster of ``model`` (read from ``path``), checked to score ``FEATURES``; ModelLoadError
+    when it cannot (LightGBM is imported here: only the learned stage needs it)."""
     import lightgbm
 
-    return lightgbm.Booster(model_str=model.booster)
+    try:
+        loaded = lightgbm.Booster(model_str=model.booster)
+    except lightgbm.basic.LightGBMError as error:
+        raise ModelLoadError(f"ranker {path} is unusable: {error}") from None
+    if loaded.num_feature() != len(FEATURES):
+        raise ModelLoadError(
+            f"ranker {path} is unusable: it scores {loaded.num_feature()} features, not {len(FEATURES)}"
+        )
+    return loaded
 
 
 def candidate_features(
@@ -211,7 +220,7 @@ class LearnedReranker:
             )
         self.model = model
         self.depth = model.depth
-        self._booster = booster(model)
+        self._booster = booster(model, path)
 
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         if self.model is None or len(ranking) < 2 or names_provision(request.query.text):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import lightgbm
@@ -200,10 +201,17 @@ def test_a_ranker_of_another_model_is_refused(tiny_index, index_settings, embedd
 
 def test_a_damaged_ranker_file_is_refused(tiny_index, index_settings, embedder, tmp_path):
     path = tmp_path / "damaged.json"
-    path.write_text('{"format": 1, "features": []}', encoding="utf-8")
     settings = index_settings.model_copy(update={"ranker_model": str(path)})
-    with pytest.raises(ModelLoadError, match="is unusable"):
-        PolicyIndex.load(tiny_index, settings, embedder=embedder)
+    good = longer_is_better(embedder.model_id)
+    for damaged in (
+        '{"format": 1, "features": []}',
+        replace(good, booster="tree\nnot a LightGBM model").to_json(),
+        replace(good, booster=good.booster.replace("max_feature_idx=12", "max_feature_idx=3")).to_json(),
+    ):
+        path.write_text(damaged, encoding="utf-8")
+        with pytest.raises(ModelLoadError, match="is unusable") as error:
+            PolicyIndex.load(tiny_index, settings, embedder=embedder)
+        assert "\n" not in str(error.value)
 
 
 def test_a_model_without_a_shipped_ranker_keeps_the_fused_order(base_settings, base_embedder, caplog):
