@@ -15,7 +15,6 @@ from policyqa.cli import main
 from policyqa.eval.labels import judge, normalise_text
 from policyqa.eval.negatives import LabelledIndex, mine_negatives, near_duplicate_labels, training_examples
 from policyqa.eval.queries import load_queries
-from policyqa.eval.split import Split
 from policyqa.eval.train_embedder import TrainConfig, train_embedder
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.embedder import Embedder
@@ -111,7 +110,7 @@ def _clause_id(index: PolicyIndex, title: str, date: str, number: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def questions(loaded, tmp_path_factory) -> tuple[Path, Path]:
+def questions(loaded, write_questions) -> tuple[Path, Path]:
     """Eight questions (article, clause-id and heading labels) and a split: six train, two validation."""
     reporting_2021 = _clause_id(loaded, LAW, "2021-06-01", "第四条")
     rows = [
@@ -124,17 +123,7 @@ def questions(loaded, tmp_path_factory) -> tuple[Path, Path]:
         (7, "暴雨预警信息由哪个部门发布？", [{"heading": "加强雨情监测"}]),
         (8, "违反示范促进法会被罚款吗？", [{"title": LAW, "article": "第五条"}]),
     ]
-    folder = tmp_path_factory.mktemp("train-questions")
-    path = folder / "questions.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"id": i, "question": q, "relevant": r}, ensure_ascii=False) + "\n" for i, q, r in rows
-        ),
-        encoding="utf-8",
-    )
-    split = folder / "split.json"
-    split.write_text(Split("questions.jsonl", 1, train=(1, 2, 3, 4, 5, 6), validation=(7, 8)).to_json())
-    return path, split
+    return write_questions("train-questions", rows, (1, 2, 3, 4, 5, 6), (7, 8))
 
 
 def test_mined_negatives_are_never_labelled_nor_another_version_of_a_positive(loaded, questions):

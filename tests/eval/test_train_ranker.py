@@ -4,7 +4,6 @@ index of a model without a ranker keeps the fused order."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 
 from policyqa.cli import main
-from policyqa.eval.split import Split
 from policyqa.eval.train_ranker import RankerConfig, train_ranker
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.errors import ModelLoadError
@@ -79,7 +77,7 @@ def tiny_index(tmp_path_factory, index_settings, embedder) -> Path:
 
 
 @pytest.fixture(scope="module")
-def questions(tmp_path_factory) -> tuple[Path, Path]:
+def questions(write_questions) -> tuple[Path, Path]:
     rows = [
         (1, QUESTION, [GRANT_AMOUNT]),
         (2, "研发补助每年最高补多少钱？", [GRANT_AMOUNT]),
@@ -89,17 +87,7 @@ def questions(tmp_path_factory) -> tuple[Path, Path]:
         (6, "研发补助资金什么时候拨付？", [GRANT_AMOUNT]),
         (7, "研发补助材料不全怎么办？", [{"title": "科技型中小企业研发补助办法", "article": "第四条"}]),
     ]
-    folder = tmp_path_factory.mktemp("ranker-questions")
-    path = folder / "questions.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"id": i, "question": q, "relevant": r}, ensure_ascii=False) + "\n" for i, q, r in rows
-        ),
-        encoding="utf-8",
-    )
-    split = folder / "split.json"
-    split.write_text(Split("questions.jsonl", 1, train=(1, 2, 3, 4, 5), validation=(6, 7)).to_json())
-    return path, split
+    return write_questions("ranker-questions", rows, (1, 2, 3, 4, 5), (6, 7))
 
 
 def config(questions, tiny_index, out: Path, **changes) -> RankerConfig:

@@ -16,7 +16,6 @@ from safetensors.torch import load_file, save_file
 from policyqa.cli import main
 from policyqa.errors import PolicyQAError
 from policyqa.eval.bench import rerank_latencies, rerank_lines
-from policyqa.eval.split import Split
 from policyqa.eval.train_reranker import RerankerConfig, train_reranker
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import HEAD_FILE, RERANKER_MARKER, reranker_digest
@@ -90,7 +89,7 @@ def tiny_index(tmp_path_factory, index_settings, embedder) -> Path:
 
 
 @pytest.fixture(scope="module")
-def questions(tmp_path_factory) -> tuple[Path, Path]:
+def questions(write_questions) -> tuple[Path, Path]:
     """Train questions on the amount clause and the other documents; two validation questions."""
     rows = [
         (1, WRONG_ORDER_QUESTION, [AMOUNT]),
@@ -101,17 +100,7 @@ def questions(tmp_path_factory) -> tuple[Path, Path]:
         (6, "高龄老人有护理补贴吗？", [{"title": "养老服务条例", "article": "第四条"}]),
         (7, "暴雨预警信息由哪个部门发布？", [{"heading": "加强雨情监测"}]),
     ]
-    folder = tmp_path_factory.mktemp("reranker-questions")
-    path = folder / "questions.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"id": i, "question": q, "relevant": r}, ensure_ascii=False) + "\n" for i, q, r in rows
-        ),
-        encoding="utf-8",
-    )
-    split = folder / "split.json"
-    split.write_text(Split("questions.jsonl", 1, train=(1, 2, 3, 4, 5), validation=(6, 7)).to_json())
-    return path, split
+    return write_questions("reranker-questions", rows, (1, 2, 3, 4, 5), (6, 7))
 
 
 @pytest.fixture(scope="module")
