@@ -30,7 +30,7 @@ from policyqa.indexer.cross_encoder import CrossEncoderReranker
 from policyqa.indexer.index import MIN_CANDIDATES
 from policyqa.indexer.learned_ranker import LearnedReranker
 from policyqa.indexer.lru import LRUCache
-from policyqa.indexer.records import SearchRequest
+from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.indexer.settings import load_settings
 from policyqa.indexer.store import current_version
 from policyqa.service.settings import load_settings as load_service_settings
@@ -140,6 +140,20 @@ def query_latencies(
     }
 
 
+def fused_cases(
+    index: PolicyIndex, questions: list[str], depth: int
+) -> list[tuple[SearchRequest, Ranking, dict[str, Ranking]]]:
+    """Each question's hybrid request, fused ranking (re-ranker off) and retriever rankings, ``depth`` deep:
+    what a re-rank stage is handed, computed before its latency is timed."""
+    fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"})).pipeline
+    cases = []
+    for question in questions:
+        request = SearchRequest(index.query(question), "hybrid", depth)
+        rankings = fused.rankings(request)
+        cases.append((request, fused.combine(request, rankings), rankings))
+    return cases
+
+
 def rerank_latencies(
     index: PolicyIndex, questions: list[str], depths: tuple[int, ...] = RERANK_DEPTHS
 ) -> dict[str, dict]:
@@ -150,12 +164,7 @@ def rerank_latencies(
     reranker = index.pipeline.reranker
     if not isinstance(reranker, CrossEncoderReranker):
         raise EvalError("no cross-encoder re-ranker is configured (POLICYQA_RERANK=on)")
-    fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"})).pipeline
-    cases = []
-    for question in questions:
-        request = SearchRequest(index.query(question), "hybrid", MIN_CANDIDATES)
-        rankings = fused.rankings(request)
-        cases.append((request, fused.combine(request, rankings), rankings))
+    cases = fused_cases(index, questions, MIN_CANDIDATES)
     warm_up = reranker.with_top_n(min(depths))
     for request, ranking, rankings in tqdm(cases, desc="warm-up re-rank", unit="q"):
         warm_up.rerank(request, ranking, rankings)
@@ -179,12 +188,7 @@ def learned_ranker_latency(index: PolicyIndex, questions: list[str]) -> dict:
     question's fused candidates at the depth it needs), and how many candidates it scored."""
     stage = index.pipeline.reranker
     assert isinstance(stage, LearnedReranker) and stage.model is not None
-    fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"})).pipeline
-    cases = []
-    for question in questions:
-        request = SearchRequest(index.query(question), "hybrid", stage.depth)
-        rankings = fused.rankings(request)
-        cases.append((request, fused.combine(request, rankings), rankings))
+    cases = fused_cases(index, questions, stage.depth)
     stage.rerank(*cases[0])  # warm-up
     timings = []
     for case in tqdm(cases, desc="learned ranker", unit="q"):
