@@ -3,6 +3,7 @@ first-run work and without printing "serving"."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -69,3 +70,27 @@ def test_a_listener_that_appears_after_the_check_is_the_same_error() -> None:
             with pytest.raises(PortInUseError) as raised:
                 listen(claimed, port)
     assert str(raised.value) == in_use(port)
+
+
+def test_connections_to_the_served_socket_send_without_delay() -> None:
+    """asyncio sets TCP_NODELAY only on connections of a socket whose protocol is TCP: with Nagle's algorithm
+    on, every response written in two parts waited 40 ms for the client's delayed ACK."""
+
+    async def nodelay_of_an_accepted_connection() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connection = writer.get_extra_info("socket")
+            accepted.set_result(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        sock = bind_socket(LOOPBACK, 0)
+        listen(sock, sock.getsockname()[1])
+        server = await asyncio.start_server(connected, sock=sock)
+        async with server:
+            _reader, writer = await asyncio.open_connection(*sock.getsockname())
+            nodelay = await asyncio.wait_for(accepted, timeout=60)
+            writer.close()
+        return nodelay
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0
