@@ -19,6 +19,7 @@ warning), like the relevance model.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -177,6 +178,7 @@ def candidate_features(
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
 
 
+@functools.lru_cache(maxsize=8192)  # ~500 candidates a search; clause numbers repeat across documents
 def is_article(number: str) -> bool:
     """Is a clause numbered ``number`` an article (第X条), the kind of clause the ranker was trained on?"""
     return article_key(number) is not None

@@ -3,6 +3,7 @@ original offsets (so full-width, traditional or upper-case variants in the text 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 Span = tuple[int, int]
@@ -41,7 +42,12 @@ def _normalise_with_offsets(text: str, normalise: Callable[[str], str]) -> tuple
     pieces: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        piece = normalise(char)
+        piece = _normalised_char(char, normalise)
         pieces.append(piece)
         origin.extend([index] * len(piece))
     return "".join(pieces), origin
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a few thousand distinct characters, each normalised once
+def _normalised_char(char: str, normalise: Callable[[str], str]) -> str:
+    return normalise(char)
