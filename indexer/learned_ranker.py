@@ -119,7 +119,7 @@ def load_ranker(path: Path) -> RankerModel:
 def booster(model: RankerModel, path: Path) -> lightgbm.Booster:
     """The LightGBM booster of ``model`` (read from ``path``), checked to score ``FEATURES``; ModelLoadError
     when it cannot (LightGBM is imported here: only the learned stage needs it)."""
-    import lightgbm
+    lightgbm = _import_lightgbm()
 
     try:
         loaded = lightgbm.Booster(model_str=model.booster)
@@ -233,6 +233,25 @@ class LearnedReranker:
         features = candidate_features(ranking, rankings, self.catalogue, self.depth)
         scores = self._booster.predict(features, num_threads=1)
         return reorder_articles(ranking, scores, articles)
+
+
+def _import_lightgbm() -> Any:
+    """LightGBM without its optional pandas, scikit-learn, pyarrow and dask integrations, which a booster
+    does not use and whose imports cost a server ~1 s of its cold start (LightGBM imports each only when
+    installed; they are, for training). A process that imported LightGBM before keeps it as it is."""
+    import sys
+
+    if "lightgbm" in sys.modules:
+        return sys.modules["lightgbm"]
+    optional = [name for name in ("pandas", "sklearn", "pyarrow", "dask") if name not in sys.modules]
+    for name in optional:
+        sys.modules[name] = None  # type: ignore[assignment]  # "not installed" to LightGBM's compat
+    try:
+        import lightgbm
+    finally:
+        for name in optional:
+            del sys.modules[name]
+    return lightgbm
 
 
 def _positions(ranking: Ranking) -> dict[str, tuple[int, float]]:
