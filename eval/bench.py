@@ -27,6 +27,7 @@ from policyqa.eval.queries import load_queries
 from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
+from policyqa.indexer.encoders import set_inference_threads
 from policyqa.indexer.index import MIN_CANDIDATES
 from policyqa.indexer.learned_ranker import LearnedReranker
 from policyqa.indexer.lru import LRUCache
@@ -34,7 +35,6 @@ from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.indexer.settings import load_settings
 from policyqa.indexer.store import current_version
 from policyqa.service.settings import load_settings as load_service_settings
-from policyqa.service.state import limit_inference_threads
 
 MIB = 1024 * 1024
 RERANK_DEPTHS = (10, 20, 50)  # how many fused candidates the re-ranker's added latency is measured at
@@ -218,7 +218,7 @@ def run_bench(config: BenchConfig) -> dict:
         txtai_version()  # installed? (before the build, not after it)
     settings = load_settings()
     # in-process figures computed as the server computes them (builds run in fresh processes, all cores)
-    limit_inference_threads(load_service_settings().torch_threads)
+    set_inference_threads(load_service_settings().torch_threads)
     index_dir = config.index_dir or settings.resolved_index_dir
     questions = [query.question for query in load_queries(config.queries)]
     result: dict = {"machine": machine(), "index_dir": str(index_dir), "backend": settings.backend}

@@ -262,11 +262,11 @@ def run_eval(args: argparse.Namespace) -> int:
     from policyqa.eval.report import markdown_report, metrics_table, rank_profile
     from policyqa.eval.runner import evaluate_mode, resolve_modes, unresolved_labels
     from policyqa.indexer import PolicyIndex, SearchFilters
+    from policyqa.indexer.encoders import set_inference_threads
     from policyqa.indexer.settings import load_settings
     from policyqa.service.settings import load_settings as load_service_settings
-    from policyqa.service.state import limit_inference_threads
 
-    limit_inference_threads(load_service_settings().torch_threads)  # latencies as the server computes them
+    set_inference_threads(load_service_settings().torch_threads)  # latencies as the server computes them
     if args.key_phrases:
         return run_key_phrase_eval(args)
     modes = resolve_modes(args.mode)

@@ -249,7 +249,7 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
 
     if adapter_folder(settings) is not None:
         logger.warning("the configured adapter is left out: training starts from the bare base model")
-    base_settings = settings.model_copy(update={"adapter": NO_ADAPTER})
+    base_settings = settings.model_copy(update={"adapter": NO_ADAPTER, "backend": "torch"})  # trains weights
     index = PolicyIndex.load(config.index_dir, base_settings)
     labelled = LabelledIndex(index)
     mined = training_examples(labelled, train_queries, negatives=config.negatives, seed=config.seed)

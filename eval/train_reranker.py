@@ -227,7 +227,10 @@ def train_reranker(config: RerankerConfig, settings: IndexSettings) -> RerankerR
     queries = load_queries(config.queries)
     train_queries, validation_queries = select(queries, split, "train"), select(queries, split, "validation")
 
-    index = PolicyIndex.load(config.index_dir, settings.model_copy(update={"rerank": "off"}))
+    # torch: the cross-encoder starts from the embedding model's weights
+    index = PolicyIndex.load(
+        config.index_dir, settings.model_copy(update={"rerank": "off", "backend": "torch"})
+    )
     labelled = LabelledIndex(index)
     mined = training_examples(labelled, train_queries, negatives=config.negatives, seed=config.seed)
     print(

@@ -33,6 +33,7 @@ from policyqa.indexer import store
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.encoders import BACKENDS
 from policyqa.indexer.onnx_encoder import OnnxEncoder
+from policyqa.indexer.onnx_serving import ServingEncoder
 from policyqa.indexer.settings import load_settings
 
 SEED = 20261201
@@ -110,7 +111,7 @@ def _cosines(found: tuple[np.ndarray, ...], expected: tuple[np.ndarray, ...]) ->
 
 def _use_threads(embedder: Embedder, threads: int) -> None:
     torch.set_num_threads(threads)
-    if isinstance(embedder.encoder, OnnxEncoder):
+    if isinstance(embedder.encoder, OnnxEncoder | ServingEncoder):
         embedder.encoder.use_threads(threads)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,20 +11,24 @@ from tqdm import tqdm
 from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
 from policyqa.indexer.encoders import Encoder, TorchEncoder, load_encoder
 from policyqa.indexer.lru import LRUCache
-from policyqa.indexer.model_loading import load_model
+from policyqa.indexer.model_loading import known_model_id, load_model, prompts_in_force
+from policyqa.indexer.onnx_serving import load_serving_encoder
 from policyqa.indexer.settings import IndexSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 
+logger = logging.getLogger(__name__)
+
+
 class Embedder:
-    """A sentence-transformers model with query/passage prompts, an inference backend (torch unless given)
-    and a persistent embedding cache."""
+    """An inference backend's encoder with query/passage prompts and a persistent embedding cache; ``model``
+    is the sentence-transformers model behind it (None when an ONNX export runs without it)."""
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: SentenceTransformer | None,
         *,
         model_id: str,
         encoder: Encoder | None = None,
@@ -34,8 +39,12 @@ class Embedder:
         query_cache_size: int = 0,
         progress: bool = True,
     ) -> None:
+        if encoder is None:
+            if model is None:
+                raise ValueError("an embedder needs a model or an encoder")
+            encoder = TorchEncoder(model)
         self.model = model
-        self.encoder = encoder or TorchEncoder(model)
+        self.encoder = encoder
         self.model_id = model_id + self.encoder.id_suffix  # the identity of the vectors
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
@@ -43,13 +52,33 @@ class Embedder:
         self.batch_size = batch_size
         self.query_cache: LRUCache[tuple[str, str], np.ndarray] = LRUCache(query_cache_size)
         self.progress = progress
-        self.dimension: int = model.get_embedding_dimension()
-        self.max_tokens: int = model.max_seq_length
+        self.dimension: int = encoder.dimension
+        self.max_tokens: int = encoder.max_tokens
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, *, progress: bool = True) -> Embedder:
-        """Load ``settings.model`` offline (materialising the default once) on ``settings.backend`` (exported
-        once when it is ONNX); ModelLoadError if impossible."""
+        """Load ``settings.model`` offline (materialising the default once) on ``settings.backend``; an ONNX
+        backend runs its export without torch once one exists, else the model is loaded and exported
+        first. ModelLoadError if impossible."""
+        options = {
+            "cache": EmbeddingCache(settings.embedding_cache_path),
+            "batch_size": settings.batch_size,
+            "query_cache_size": settings.query_cache_size,
+            "progress": progress,
+        }
+        if settings.backend != "torch" and (model_id := known_model_id(settings)) is not None:
+            serving = load_serving_encoder(settings.model_cache_dir, model_id, settings.backend)
+            if serving is not None:
+                query_prompt, passage_prompt = prompts_in_force(settings, serving.spec.prompts)
+                logger.info("model loaded from its ONNX export", extra={"model": model_id})
+                return cls(
+                    None,
+                    model_id=model_id,
+                    encoder=serving,
+                    query_prompt=query_prompt,
+                    passage_prompt=passage_prompt,
+                    **options,
+                )
         loaded = load_model(settings)
         return cls(
             loaded.model,
@@ -57,18 +86,12 @@ class Embedder:
             encoder=load_encoder(loaded.model, loaded.model_id, settings),
             query_prompt=loaded.query_prompt,
             passage_prompt=loaded.passage_prompt,
-            cache=EmbeddingCache(settings.embedding_cache_path),
-            batch_size=settings.batch_size,
-            query_cache_size=settings.query_cache_size,
-            progress=progress,
+            **options,
         )
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, without prompt and special tokens."""
-        if not texts:
-            return []
-        encoded = self.model.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return self.encoder.count_tokens(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         """``(dimension,)`` float32, L2-normalised embedding of ``text`` after the query prompt; the last

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,15 +75,37 @@ def load_model(settings: IndexSettings) -> LoadedModel:
         model, model_id = _load_named(settings.model)
         if adapter is not None:
             model_id = apply_adapter(model, model_id, adapter)
-    prompts = model.prompts or {}
-    query_prompt = settings.query_prompt if settings.query_prompt is not None else prompts.get("query", "")
-    passage_prompt = (
-        settings.passage_prompt
-        if settings.passage_prompt is not None
-        else prompts.get("document", prompts.get("passage", ""))
-    )
+    query_prompt, passage_prompt = prompts_in_force(settings, model.prompts or {})
     logger.info("model loaded", extra={"model": model_id, "seconds": round(time.perf_counter() - started, 2)})
     return LoadedModel(model, model_id, query_prompt, passage_prompt)
+
+
+def prompts_in_force(settings: IndexSettings, model_prompts: Mapping[str, str]) -> tuple[str, str]:
+    """The query and passage prompts: POLICYQA_QUERY_PROMPT / POLICYQA_PASSAGE_PROMPT when set, else the
+    model's own (``query``; ``document`` or ``passage``)."""
+    query = settings.query_prompt if settings.query_prompt is not None else model_prompts.get("query", "")
+    passage = (
+        settings.passage_prompt
+        if settings.passage_prompt is not None
+        else model_prompts.get("document", model_prompts.get("passage", ""))
+    )
+    return query, passage
+
+
+def known_model_id(settings: IndexSettings) -> str | None:
+    """The id :func:`load_model` gives the configured model, read from files alone (nothing loaded, nothing
+    checked: for finding what was made from that model, e.g. its ONNX export); None when only a load can
+    tell (an adapter not merged yet into the default model, a hub model not in the local cache)."""
+    adapter = adapter_folder(settings)
+    if settings.model == DEFAULT_MODEL:
+        source = default_model_source()
+        if adapter is None:
+            return source.model_id
+        return _saved_merge(merged_folder(settings.model_cache_dir, source.model_id, adapter))
+    base_id = _named_model_id(settings.model)
+    if base_id is None or adapter is None:
+        return base_id
+    return adapted_model_id(base_id, adapter)
 
 
 def adapter_folder(settings: IndexSettings) -> Path | None:
@@ -173,16 +195,24 @@ def save_merged(
 
 
 def _load_named(name: str) -> tuple[SentenceTransformer, str]:
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return open_offline(str(path)), f"local:{path.resolve().name}@{_folder_fingerprint(path)}"
-    revision = _cached_hub_revision(name)
-    if revision is None:
+    model_id = _named_model_id(name)
+    if model_id is None:
         raise ModelLoadError(
             f"model {name!r} is not available offline: no such folder, and not in the local "
             f"Hugging Face cache; {OFFLINE_HINT}"
         )
-    return open_offline(name), f"{name}@{revision}"
+    path = Path(name).expanduser()
+    return open_offline(str(path) if path.is_dir() else name), model_id
+
+
+def _named_model_id(name: str) -> str | None:
+    """A local folder's id (its name and a digest of its files) or a cached hub model's (name and commit);
+    None when ``name`` is neither."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return f"local:{path.resolve().name}@{_folder_fingerprint(path)}"
+    revision = _cached_hub_revision(name)
+    return None if revision is None else f"{name}@{revision}"
 
 
 def _cached_hub_revision(name: str) -> str | None:
@@ -212,15 +242,23 @@ def apply_adapter(model: SentenceTransformer, base_id: str, folder: Path) -> str
     """Merge the adapter in ``folder`` into ``model`` (the base ``base_id``); returns the adapted model's
     id. ModelLoadError with a one-line reason when the folder is not a usable adapter of this base."""
     folder = Path(folder).expanduser()
+    model_id = adapted_model_id(base_id, folder)
+    expected = _recorded_fingerprint(folder, read_adapter_marker(folder))
+    merge_adapter(model, folder)
+    _check_fingerprint(folder, adapter_fingerprint(model), expected)
+    return model_id
+
+
+def adapted_model_id(base_id: str, folder: Path) -> str:
+    """The id of the base ``base_id`` with the adapter in ``folder``; ModelLoadError when the folder is not
+    a complete adapter of that base."""
+    folder = Path(folder).expanduser()
     marker = read_adapter_marker(folder)
     if marker.get("base_model") != base_id:
         raise ModelLoadError(
             f"adapter {folder} was trained on model {marker.get('base_model')}; the configured model is "
             f"{base_id} (set POLICYQA_MODEL to the adapter's base, or unset POLICYQA_ADAPTER)"
         )
-    expected = _recorded_fingerprint(folder, marker)
-    merge_adapter(model, folder)
-    _check_fingerprint(folder, adapter_fingerprint(model), expected)
     return f"{base_id}+lora@{adapter_digest(folder)[:12]}"
 
 

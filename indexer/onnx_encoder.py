@@ -9,14 +9,15 @@ configured (the default with its adapter merged, or a user's model) encodes exac
 
 An export is made once per model id into ``HOME/models/onnx/`` (a temporary folder moved into place), is
 accepted only when it agrees with torch on ``CHECK_TEXTS`` (cosine ≥ 0.9999 per text for fp32, ≥ 0.99 for
-int8), and a marker records the model id, files and agreement; later loads only read the marker.
+int8), and a marker records the model id, files and agreement; later loads only read the marker. When the
+model's pipeline allows, the export also holds what ``indexer/onnx_serving.py`` needs to run it without
+torch (checked on the same texts), which later loads use instead of this module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import shutil
@@ -32,21 +33,31 @@ import numpy as np
 import torch
 
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS
-from policyqa.indexer.encoders import INT8_SUFFIX, Backend
+from policyqa.indexer.encoders import Backend, count_model_tokens, inference_threads
 from policyqa.indexer.errors import ModelLoadError
+from policyqa.indexer.onnx_serving import (
+    EXPORT_FORMAT,
+    FP32_FILE,
+    INT8_FILE,
+    MARKER_NAME,
+    MIN_COSINE,
+    MODEL_FILES,
+    SERVING_KEY,
+    TOKENIZER_FILE,
+    ServingEncoder,
+    ServingSpec,
+    export_folder,
+    read_export,
+    session,
+)
 
 if TYPE_CHECKING:
-    import onnxruntime
     from sentence_transformers import SentenceTransformer
 
     from policyqa.indexer.settings import IndexSettings
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when what is written here changes; older exports are remade
-MARKER_NAME = "policyqa-onnx.json"
-FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
-MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.99}
 OPSET = 17
 # A fixed Chinese set each export must reproduce: questions, clauses, traditional characters, full- and
 # half-width punctuation, numbers and 文号, a long passage (truncated at the model's limit).
@@ -67,13 +78,14 @@ class OnnxEncoder:
     """The model's transformer on ONNX Runtime (fp32), its other modules as in sentence-transformers."""
 
     backend: Backend = "onnx"
-    id_suffix = ""  # agrees with torch to fp32 precision (checked at export)
-    file_name = FP32_FILE
 
     def __init__(self, model: SentenceTransformer, path: Path) -> None:
         self.model = model
+        self.id_suffix = MODEL_FILES[self.backend][1]  # "": agrees with torch to fp32 precision
+        self.dimension: int = model.get_embedding_dimension()
+        self.max_tokens: int = model.max_seq_length
         self.path = path
-        self.session = _session(path, torch.get_num_threads())
+        self.session = session(path, inference_threads())
         self.input_names = [node.name for node in self.session.get_inputs()]
         self.output_name = model[0].module_output_name
 
@@ -83,13 +95,13 @@ class OnnxEncoder:
         the model cannot be exported or its export disagrees with torch."""
         folder = export_folder(settings.model_cache_dir, model_id)
         with _export_lock(folder):
-            if not _usable_export(folder, model_id, cls.backend):
+            if read_export(folder, model_id, cls.backend) is None:
                 export_model(model, model_id, folder)
-        return cls(model, folder / cls.file_name)
+        return cls(model, folder / MODEL_FILES[cls.backend][0])
 
     def use_threads(self, threads: int) -> None:
         """Run each inference on ``threads`` threads from now on (ONNX Runtime fixes them per session)."""
-        self.session = _session(self.path, threads)
+        self.session = session(self.path, threads)
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         """``(len(texts), dimension)`` embeddings of ``prompt + text``, in one batch."""
@@ -103,19 +115,16 @@ class OnnxEncoder:
         vectors = features["sentence_embedding"].numpy().astype(np.float32, copy=False)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text, without prompt and special tokens."""
+        return count_model_tokens(self.model, texts)
+
 
 class Int8OnnxEncoder(OnnxEncoder):
     """The export with int8 weights in its square (attention) matrix products; not interchangeable with
     torch's vectors, so its model id carries ``+int8``."""
 
     backend: Backend = "onnx-int8"
-    id_suffix = INT8_SUFFIX
-    file_name = INT8_FILE
-
-
-def export_folder(model_cache_dir: Path, model_id: str) -> Path:
-    """Where the exports of ``model_id`` live."""
-    return model_cache_dir / "onnx" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
 
 
 def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> None:
@@ -133,11 +142,13 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
         for backend, name in (("onnx", FP32_FILE), ("onnx-int8", INT8_FILE)):
             found = OnnxEncoder(model, work / name).encode(list(CHECK_TEXTS), "")
             agreement[backend] = round(float(np.min(np.sum(found * expected, axis=1))), 6)
+        spec = _checked_serving_spec(model, work, expected)
         marker = {
             "format": EXPORT_FORMAT,
             "model_id": model_id,
-            "files": {name: (work / name).stat().st_size for name in (FP32_FILE, INT8_FILE)},
+            "files": {path.name: path.stat().st_size for path in sorted(work.iterdir())},
             "min_cosine_to_torch": agreement,
+            SERVING_KEY: spec.to_json() if spec is not None else None,
             "torch": torch.__version__,
             "onnxruntime": _onnxruntime_version(),
             "seconds": round(time.perf_counter() - started, 1),
@@ -146,27 +157,6 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
         shutil.rmtree(folder, ignore_errors=True)
         work.rename(folder)
     logger.info("model exported to ONNX", extra={"model": model_id, "agreement": agreement})
-
-
-def _usable_export(folder: Path, model_id: str, backend: Backend) -> bool:
-    """Whether ``folder`` holds a complete export of ``model_id`` whose ``backend`` file agrees with torch;
-    ModelLoadError when it is complete and disagrees (remaking it would not help)."""
-    try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-        complete = (
-            marker["format"] == EXPORT_FORMAT
-            and marker["model_id"] == model_id
-            and all((folder / name).stat().st_size == size for name, size in marker["files"].items())
-        )
-        cosine = float(marker["min_cosine_to_torch"][backend])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    if complete and cosine < MIN_COSINE[backend]:
-        raise ModelLoadError(
-            f"POLICYQA_BACKEND={backend}: this model's export agrees with torch only to cosine {cosine:.4f} "
-            f"(< {MIN_COSINE[backend]}) on the check texts; use POLICYQA_BACKEND=onnx or torch"
-        )
-    return complete
 
 
 @contextlib.contextmanager
@@ -254,20 +244,59 @@ def _torch_vectors(model: SentenceTransformer) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session with ``threads`` per inference (the encoder starts with torch's count, which
-    the server sets to POLICYQA_TORCH_THREADS: its parallelism comes from concurrent requests)."""
-    import onnxruntime
+def _checked_serving_spec(model: SentenceTransformer, work: Path, expected: np.ndarray) -> ServingSpec | None:
+    """The spec to run the export in ``work`` without torch (its tokenizer saved there), or None when the
+    model's pipeline is not one ``ServingEncoder`` runs or it does not reproduce sentence-transformers'
+    token ids and, within each backend's bound, torch's vectors ``expected`` on ``CHECK_TEXTS``."""
+    spec = _serving_spec(model, work / FP32_FILE)
+    if spec is None:
+        return None
+    model.tokenizer.backend_tokenizer.save(str(work / TOKENIZER_FILE))
+    texts = list(CHECK_TEXTS)
+    features = model.preprocess(texts)
+    wanted = [
+        ids[mask.bool()].tolist()
+        for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
+    ]
+    for backend, (name, id_suffix) in MODEL_FILES.items():
+        encoder = ServingEncoder(work / name, work / TOKENIZER_FILE, spec, backend, id_suffix)
+        cosine = float(np.min(np.sum(encoder.encode(texts, "") * expected, axis=1)))
+        if encoder.token_ids(texts, "") != wanted or cosine < MIN_COSINE[backend]:
+            logger.info(
+                "export kept for sentence-transformers only: run alone it differs",
+                extra={"backend": backend, "cosine": cosine},
+            )
+            (work / TOKENIZER_FILE).unlink()
+            return None
+    return spec
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # a damaged file: the next load remakes it
-        path.unlink(missing_ok=True)
-        raise ModelLoadError(f"unreadable ONNX export {path} ({error}); it is removed, start again") from None
+
+def _serving_spec(model: SentenceTransformer, fp32_file: Path) -> ServingSpec | None:
+    """What ``ServingEncoder`` needs for ``model``, or None when its pipeline is another than transformer →
+    mean or CLS pooling (over the prompt too) → optional normalisation, or its tokenizer is not a fast one."""
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    modules = list(model)
+    if len(modules) not in (2, 3) or not isinstance(modules[1], Pooling):
+        return None
+    if len(modules) == 3 and not isinstance(modules[2], Normalize):
+        return None
+    pooling = modules[1]
+    tokenizer = model.tokenizer
+    if pooling.pooling_mode not in ("mean", "cls") or not pooling.include_prompt:
+        return None
+    if getattr(tokenizer, "backend_tokenizer", None) is None or tokenizer.pad_token is None:
+        return None
+    return ServingSpec(
+        dimension=model.get_embedding_dimension(),
+        max_tokens=model.max_seq_length,
+        pooling=pooling.pooling_mode,
+        pad_token=str(tokenizer.pad_token),
+        pad_id=int(tokenizer.pad_token_id),
+        input_names=tuple(node.name for node in session(fp32_file, 1).get_inputs()),
+        output_name=modules[0].module_output_name,
+        prompts=dict(model.prompts or {}),
+    )
 
 
 def _onnxruntime_version() -> str:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import logging
 import time
 
-import faiss
-import torch
-
 from policyqa.errors import PolicyQAError
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.encoders import set_inference_threads
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import Answerer, answerer_from_settings
 from policyqa.service.conversation import Condense, llm_condense
@@ -22,14 +20,6 @@ from policyqa.service.llm_client import LLMClient
 from policyqa.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
-
-
-def limit_inference_threads(threads: int) -> None:
-    """Compute each inference on ``threads`` threads (torch, ONNX Runtime — it follows torch's — and FAISS):
-    one per inference in the server, where requests run in parallel; several multi-threaded inferences on the
-    same cores spin against each other (query embedding p50 974 ms vs 19 ms measured under load)."""
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(threads)
 
 
 class ServiceState:
@@ -78,7 +68,7 @@ class ServiceState:
         """Load the index (and the model) once; a failure is kept as the not-ready reason."""
         index_dir = self.settings.resolved_index_dir
         started = time.perf_counter()
-        limit_inference_threads(self.settings.torch_threads)
+        set_inference_threads(self.settings.torch_threads)
         try:
             index = PolicyIndex.load(index_dir, self.settings, embedder=self._embedder)
             answerers = {

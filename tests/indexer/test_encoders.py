@@ -1,9 +1,12 @@
 """Inference backends: the ONNX exports agree with torch within their bounds, are made once and remade when
-damaged, the setting switches them, an index records its backend, and queries are cached."""
+damaged, run without torch once made, the setting switches them, an index records its backend, and queries
+are cached."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +15,17 @@ import pytest
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.embedding_cache import EmbeddingCache
-from policyqa.indexer.encoders import TorchEncoder
+from policyqa.indexer.encoders import TorchEncoder, count_model_tokens
 from policyqa.indexer.errors import ConfigurationError, IndexMismatchError
-from policyqa.indexer.onnx_encoder import (
-    CHECK_TEXTS,
+from policyqa.indexer.onnx_encoder import CHECK_TEXTS, OnnxEncoder
+from policyqa.indexer.onnx_serving import (
     FP32_FILE,
     MARKER_NAME,
     MIN_COSINE,
-    OnnxEncoder,
+    SERVING_KEY,
+    ServingEncoder,
     export_folder,
+    load_serving_encoder,
 )
 from policyqa.indexer.settings import IndexSettings, load_settings
 
@@ -35,7 +40,8 @@ OTHER_TEXTS = [
 
 @pytest.fixture(scope="module")
 def onnx_embedder(index_settings: IndexSettings, embedder: Embedder) -> Embedder:
-    """The default model on ONNX Runtime, fp32 (exported into the session home on first use)."""
+    """The default model on ONNX Runtime, fp32 (exported into the session home on first use; run without
+    torch once exported)."""
     return Embedder.from_settings(index_settings.model_copy(update={"backend": "onnx"}), progress=False)
 
 
@@ -45,26 +51,99 @@ def int8_embedder(index_settings: IndexSettings, onnx_embedder: Embedder) -> Emb
     return Embedder.from_settings(index_settings.model_copy(update={"backend": "onnx-int8"}), progress=False)
 
 
-def _cosines_to_torch(embedder: Embedder, texts: list[str], prompt: str = "") -> np.ndarray:
-    found = embedder.encoder.encode(texts, prompt)
-    expected = TorchEncoder(embedder.model).encode(texts, prompt)
+def _cosines_to_torch(
+    fast: Embedder, torch_embedder: Embedder, texts: list[str], prompt: str = ""
+) -> np.ndarray:
+    found = fast.encoder.encode(texts, prompt)
+    expected = TorchEncoder(torch_embedder.model).encode(texts, prompt)
     return np.sum(found * expected, axis=1)
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
 def test_each_backend_agrees_with_torch_within_its_bound(
-    backend: str, onnx_embedder: Embedder, int8_embedder: Embedder
+    backend: str, embedder: Embedder, onnx_embedder: Embedder, int8_embedder: Embedder
 ) -> None:
     fast = onnx_embedder if backend == "onnx" else int8_embedder
-    cosines = _cosines_to_torch(fast, [*CHECK_TEXTS, *OTHER_TEXTS])
+    cosines = _cosines_to_torch(fast, embedder, [*CHECK_TEXTS, *OTHER_TEXTS])
     assert cosines.min() >= MIN_COSINE[backend], cosines
     assert fast.encoder.backend == backend
 
 
-def test_query_and_passage_embeddings_keep_the_prompts(onnx_embedder: Embedder) -> None:
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_an_export_runs_without_torch_as_sentence_transformers_runs_it(
+    backend: str, index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """Tokens, prompts, pooling and vectors of the torch-free encoder are those of the model it was made
+    from, on texts the export was not checked on (long ones truncated at the model's limit)."""
+    encoder = load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, backend)
+    assert isinstance(encoder, ServingEncoder)
+    long_text = "第一百二十三条　违反本法规定的，责令改正。" * 60  # beyond 512 tokens
+    texts = [*OTHER_TEXTS, long_text]
+    expected = TorchEncoder(embedder.model).encode(texts, embedder.query_prompt)
+    cosines = np.sum(encoder.encode(texts, embedder.query_prompt) * expected, axis=1)
+    assert cosines.min() >= MIN_COSINE[backend], cosines
+    assert encoder.count_tokens(texts) == count_model_tokens(embedder.model, texts)
+    features = embedder.model.preprocess(texts, prompt=embedder.query_prompt)
+    wanted = [
+        ids[mask.bool()].tolist()
+        for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
+    ]
+    assert encoder.token_ids(texts, embedder.query_prompt) == wanted
+    assert (encoder.dimension, encoder.max_tokens) == (embedder.dimension, embedder.max_tokens)
+
+
+def test_a_server_loading_an_exported_model_imports_no_torch(
+    index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """What a fresh process on the onnx backend loads: the export alone (the cold start's ~10 s of torch,
+    transformers and sentence-transformers imports and model building are gone), with the same identity
+    and prompts as the model."""
+    script = (
+        "import json, sys\n"
+        "from policyqa.indexer.embedder import Embedder\n"
+        "from policyqa.indexer.settings import load_settings\n"
+        "e = Embedder.from_settings(load_settings(), progress=False)\n"
+        "v = e.embed_query('小微企业贷款贴息的申请条件是什么')\n"
+        "print(json.dumps({'encoder': type(e.encoder).__name__, 'model_id': e.model_id,\n"
+        "    'prompts': [e.query_prompt, e.passage_prompt], 'vector': v.tolist(),\n"
+        "    'imported': [m for m in ('torch', 'sentence_transformers', 'transformers')\n"
+        "                 if m in sys.modules]}))\n"
+    )
+    env = {"POLICYQA_HOME": str(index_settings.home), "POLICYQA_BACKEND": "onnx", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert (loaded["encoder"], loaded["imported"]) == ("ServingEncoder", [])
+    assert loaded["model_id"] == embedder.model_id
+    assert loaded["prompts"] == [embedder.query_prompt, embedder.passage_prompt]
+    expected = embedder.embed_query("小微企业贷款贴息的申请条件是什么")
+    assert float(np.asarray(loaded["vector"]) @ expected) >= MIN_COSINE["onnx"]
+
+
+def test_an_export_without_a_serving_spec_is_run_through_sentence_transformers(
+    tmp_path: Path, index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """An export of a model whose pipeline the torch-free encoder does not run (no ``serving`` entry)."""
+    source = export_folder(index_settings.model_cache_dir, embedder.model_id)
+    copy = export_folder(tmp_path, embedder.model_id)
+    copy.mkdir(parents=True)
+    for path in source.iterdir():
+        (copy / path.name).symlink_to(path)
+    marker = json.loads((source / MARKER_NAME).read_text(encoding="utf-8"))
+    (copy / MARKER_NAME).unlink()
+    (copy / MARKER_NAME).write_text(json.dumps({**marker, SERVING_KEY: None}), encoding="utf-8")
+    assert load_serving_encoder(tmp_path, embedder.model_id, "onnx") is None
+    assert isinstance(
+        load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, "onnx"), ServingEncoder
+    )
+
+
+def test_query_and_passage_embeddings_keep_the_prompts(embedder: Embedder, onnx_embedder: Embedder) -> None:
     question = ["高新区企业申请研发费用加计扣除需要哪些材料？"]
     for prompt in (onnx_embedder.query_prompt, onnx_embedder.passage_prompt):
-        assert _cosines_to_torch(onnx_embedder, question, prompt).min() >= MIN_COSINE["onnx"]
+        assert _cosines_to_torch(onnx_embedder, embedder, question, prompt).min() >= MIN_COSINE["onnx"]
     as_query = onnx_embedder.encoder.encode(question, onnx_embedder.query_prompt)[0]
     as_passage = onnx_embedder.encoder.encode(question, onnx_embedder.passage_prompt)[0]
     assert float(as_query @ as_passage) < 0.999  # the prompts are applied
@@ -79,9 +158,9 @@ def test_int8_vectors_have_their_own_model_id(
 
 
 def test_the_export_is_made_once_and_remade_when_damaged(
-    index_settings: IndexSettings, onnx_embedder: Embedder
+    index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
-    model, model_id = onnx_embedder.model, onnx_embedder.model_id
+    model, model_id = embedder.model, embedder.model_id
     folder = export_folder(index_settings.model_cache_dir, model_id)
     marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
     assert marker["model_id"] == model_id
