@@ -47,8 +47,9 @@ class IndexSettings(ParseLimitSettings):
         "written by `policyqa train embedder`",
     )
     backend: Backend = Field(
-        default="torch",
-        description="inference backend of the embedding model: torch, onnx (ONNX Runtime, fp32) or onnx-int8",
+        default="onnx",
+        description="inference backend of the embedding model: onnx (ONNX Runtime, fp32; without torch once "
+        "exported), onnx-int8 or torch",
     )
     # POLICYQA_STORE says where the whole index lives (docs/milvus.md); POLICYQA_VECTOR_STORE is the vector
     # backend inside a folder index only (Milvus holds its own vectors)

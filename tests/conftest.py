@@ -32,8 +32,11 @@ def policyqa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def index_settings(policyqa_home: Path) -> IndexSettings:
-    """Settings pointing at the session home, with the built-in default model and its shipped adapter."""
-    return IndexSettings(home=policyqa_home)
+    """Settings pointing at the session home, with the built-in default model and its shipped adapter, on
+    torch: the reference the ONNX backends are checked against, and the model object the loading and
+    training tests need (the default backend, onnx, runs in tests/indexer/test_encoders.py and in every
+    served test: ``policyqa serve`` subprocesses use the default settings)."""
+    return IndexSettings(home=policyqa_home, backend="torch")
 
 
 @pytest.fixture(scope="session")

@@ -102,14 +102,14 @@ def test_corrupt_materialised_folder_is_rebuilt(
     embedder: Embedder, index_settings: IndexSettings, tmp_path: Path, capsys
 ) -> None:
     home = tmp_path / "home"
-    folder = IndexSettings(home=home).model_cache_dir / FOLDER_NAME
+    folder = IndexSettings(home=home, backend="torch").model_cache_dir / FOLDER_NAME
     shutil.copytree(index_settings.model_cache_dir / FOLDER_NAME, folder)
     weights = folder / "model.safetensors"
     size = weights.stat().st_size
     with weights.open("r+b") as handle:
         handle.truncate(size // 2)
 
-    rebuilt = Embedder.from_settings(IndexSettings(home=home), progress=False)
+    rebuilt = Embedder.from_settings(IndexSettings(home=home, backend="torch"), progress=False)
 
     assert "policyqa: rebuilding the default embedding model (about a minute)…\n" in capsys.readouterr().err
     assert weights.stat().st_size == size

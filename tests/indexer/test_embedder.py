@@ -183,7 +183,9 @@ def test_another_model_from_a_local_path_with_prompt_override(
     base_embedder: Embedder, index_settings: IndexSettings, tmp_path: Path
 ) -> None:
     folder = index_settings.model_cache_dir / FOLDER_NAME
-    settings = IndexSettings(home=tmp_path, model=str(folder), query_prompt="query: ", passage_prompt="")
+    settings = IndexSettings(
+        home=tmp_path, model=str(folder), query_prompt="query: ", passage_prompt="", backend="torch"
+    )
 
     other = Embedder.from_settings(settings, progress=False)
 
@@ -215,7 +217,8 @@ def test_hub_model_is_loaded_from_the_local_cache_without_network(
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
 
-    other = Embedder.from_settings(IndexSettings(home=tmp_path, model="policyqa/e5-test"), progress=False)
+    settings = IndexSettings(home=tmp_path, model="policyqa/e5-test", backend="torch")
+    other = Embedder.from_settings(settings, progress=False)
 
     assert other.model_id == f"policyqa/e5-test@{commit}"
     assert (other.query_prompt, other.passage_prompt) == ("query: ", "passage: ")
