@@ -27,7 +27,7 @@ from policyqa.eval.queries import load_queries
 from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
-from policyqa.indexer.encoders import set_inference_threads
+from policyqa.indexer.encoders import inference_threads, set_inference_threads
 from policyqa.indexer.index import MIN_CANDIDATES
 from policyqa.indexer.learned_ranker import LearnedReranker
 from policyqa.indexer.lru import LRUCache
@@ -58,13 +58,13 @@ class BenchConfig:
 
 
 def machine() -> dict:
-    """CPU count, memory, load and versions of the machine the numbers come from."""
-    import torch
-
+    """CPU count, threads per inference, memory, load and versions of the machine the numbers come from."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    threads = inference_threads()
     return {
         "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "inference_threads": threads,
+        "torch_threads": threads,  # the older name of the same figure
         "load_average_1min": round(os.getloadavg()[0], 2),
         "memory_gib": round(memory / 1024**3, 1),
         "platform": platform.platform(),
@@ -295,7 +295,7 @@ def bench_table(result: dict) -> str:
     info = result["machine"]
     lines = [
         f"Backend: {result['backend']}; query-embedding cache off unless a row says on",
-        f"Machine: {info['cpus']} CPUs ({info['torch_threads']} torch threads, load average "
+        f"Machine: {info['cpus']} CPUs ({info['inference_threads']} thread(s) per inference, load average "
         f"{info['load_average_1min']} at start), {info['memory_gib']} GiB RAM, {info['platform']}, "
         f"Python {info['python']}",
         f"Index: {result['index_dir']}",
