@@ -71,8 +71,6 @@ class ServingEncoder:
     def __init__(
         self, model_file: Path, tokenizer_file: Path, spec: ServingSpec, backend: Backend, id_suffix: str
     ) -> None:
-        from tokenizers import Tokenizer
-
         self.backend = backend
         self.id_suffix = id_suffix
         self.spec = spec
@@ -81,7 +79,7 @@ class ServingEncoder:
         self.path = model_file
         self.session = session(model_file, inference_threads())
         self.tokenizer_file = tokenizer_file
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer = read_tokenizer(tokenizer_file)
         self._tokenizer.enable_truncation(spec.max_tokens)
         self._tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=spec.pad_token)
 
@@ -122,9 +120,7 @@ class ServingEncoder:
     @functools.cached_property
     def _counter(self) -> Tokenizer:
         """The tokenizer without truncation or padding (for index builds: a server never needs it)."""
-        from tokenizers import Tokenizer
-
-        counter = Tokenizer.from_file(str(self.tokenizer_file))
+        counter = read_tokenizer(self.tokenizer_file)
         counter.no_truncation()
         counter.no_padding()
         return counter
@@ -177,6 +173,18 @@ def read_serving_spec(marker: dict) -> ServingSpec | None:
         return ServingSpec.from_json(data)
     except (TypeError, ValueError, KeyError):
         return None
+
+
+def read_tokenizer(path: Path) -> Tokenizer:
+    """The tokenizer saved at ``path``; ModelLoadError when it cannot be read (it is removed: the next load
+    remakes the export)."""
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # a damaged file, whatever the parser says
+        path.unlink(missing_ok=True)
+        raise ModelLoadError(f"unreadable tokenizer {path} ({error}); it is removed, start again") from None
 
 
 def session(path: Path, threads: int) -> onnxruntime.InferenceSession:

@@ -16,13 +16,14 @@ from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.embedding_cache import EmbeddingCache
 from policyqa.indexer.encoders import TorchEncoder, count_model_tokens
-from policyqa.indexer.errors import ConfigurationError, IndexMismatchError
+from policyqa.indexer.errors import ConfigurationError, IndexMismatchError, ModelLoadError
 from policyqa.indexer.onnx_encoder import CHECK_TEXTS, OnnxEncoder
 from policyqa.indexer.onnx_serving import (
     FP32_FILE,
     MARKER_NAME,
     MIN_COSINE,
     SERVING_KEY,
+    TOKENIZER_FILE,
     ServingEncoder,
     export_folder,
     load_serving_encoder,
@@ -138,6 +139,24 @@ def test_an_export_without_a_serving_spec_is_run_through_sentence_transformers(
     assert isinstance(
         load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, "onnx"), ServingEncoder
     )
+
+
+def test_a_damaged_tokenizer_is_a_model_load_error_and_is_removed(
+    tmp_path: Path, index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """A tokenizer file of the recorded size that does not parse: one error line, and the file is removed
+    so that the next start exports again."""
+    source = export_folder(index_settings.model_cache_dir, embedder.model_id)
+    copy = export_folder(tmp_path, embedder.model_id)
+    copy.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.name != TOKENIZER_FILE:
+            (copy / path.name).symlink_to(path)
+    (copy / TOKENIZER_FILE).write_bytes(b"{" * (source / TOKENIZER_FILE).stat().st_size)
+    with pytest.raises(ModelLoadError, match="unreadable tokenizer"):
+        load_serving_encoder(tmp_path, embedder.model_id, "onnx")
+    assert not (copy / TOKENIZER_FILE).exists()
+    assert load_serving_encoder(tmp_path, embedder.model_id, "onnx") is None  # incomplete: export again
 
 
 def test_query_and_passage_embeddings_keep_the_prompts(embedder: Embedder, onnx_embedder: Embedder) -> None:
