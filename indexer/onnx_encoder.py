@@ -121,8 +121,8 @@ class OnnxEncoder:
 
 
 class Int8OnnxEncoder(OnnxEncoder):
-    """The export with int8 weights in its square (attention) matrix products; not interchangeable with
-    torch's vectors, so its model id carries ``+int8``."""
+    """The export with int8 weights in its matrix products but the feed-forward output; not interchangeable
+    with torch's vectors, so its model id carries ``+int8``."""
 
     backend: Backend = "onnx-int8"
 
@@ -211,18 +211,20 @@ def _export_fp32(model: SentenceTransformer, path: Path) -> None:
 
 def _quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation (per-channel int8 weights, uint8 activations, the settings of
-    sentence-transformers' ``avx512_vnni`` preset) of the square matrix products only: quantising the
-    feed-forward ones too takes the default model to cosine 0.96 of torch on passages."""
+    sentence-transformers' ``avx512_vnni`` preset) of every matrix product but those that narrow their input
+    (the feed-forward output): its input, after GELU, carries outliers that per-tensor uint8 activations clip
+    (quantised too, the default model drops to cosine 0.96 of torch on passages; left fp32, 0.995 on the
+    check texts, and a query embeds in 12 instead of 18 ms)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(source)).graph
-    square = {
+    narrowing = {
         initializer.name
         for initializer in graph.initializer
-        if len(initializer.dims) == 2 and initializer.dims[0] == initializer.dims[1]
+        if len(initializer.dims) == 2 and initializer.dims[0] > initializer.dims[1]
     }
-    excluded = [node.name for node in graph.node if node.op_type == "MatMul" and not set(node.input) & square]
+    excluded = [node.name for node in graph.node if node.op_type == "MatMul" and set(node.input) & narrowing]
     logging.disable(logging.WARNING)  # the quantiser's advice on the root logger is not the user's concern
     try:
         quantize_dynamic(

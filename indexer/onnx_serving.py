@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 # The layout of an export folder (HOME/models/onnx/<digest of the model id>/), written by onnx_encoder.py.
-EXPORT_FORMAT = 2  # bump when what an export holds changes; older exports are remade
+EXPORT_FORMAT = 3  # bump when what an export holds changes; older exports are remade
 MARKER_NAME = "policyqa-onnx.json"
 FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
