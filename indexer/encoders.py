@@ -52,8 +52,14 @@ def set_inference_threads(threads: int) -> None:
 
     _inference_threads = threads
     faiss.omp_set_num_threads(threads)
-    if (torch := sys.modules.get("torch")) is not None:  # never imported for this alone
-        torch.set_num_threads(threads)
+    give_torch_inference_threads()
+
+
+def give_torch_inference_threads() -> None:
+    """Give torch, once imported, the threads per inference set before (torch is never imported for this
+    alone: a torch-free server does not load it; where a model is loaded with it, this is called after)."""
+    if _inference_threads is not None and (torch := sys.modules.get("torch")) is not None:
+        torch.set_num_threads(_inference_threads)
 
 
 def inference_threads() -> int:

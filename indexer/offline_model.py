@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from policyqa.indexer.encoders import give_torch_inference_threads
 from policyqa.indexer.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ def open_offline(name_or_path: str) -> SentenceTransformer:
     forbid_hub_network()
     from sentence_transformers import SentenceTransformer
 
+    give_torch_inference_threads()  # set by the server before torch was imported
     try:
         with no_progress_bars():  # the per-tensor "Loading weights" bar is noise here
             return SentenceTransformer(name_or_path, local_files_only=True)

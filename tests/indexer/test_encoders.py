@@ -123,6 +123,30 @@ def test_a_server_loading_an_exported_model_imports_no_torch(
     assert float(np.asarray(loaded["vector"]) @ expected) >= MIN_COSINE["onnx"]
 
 
+def test_threads_set_before_torch_is_imported_reach_torch(
+    index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    """The server sets one thread per inference before it loads anything; a torch model loaded afterwards
+    must run on it too (two-thread inferences of concurrent requests spin against each other)."""
+    script = (
+        "import sys\n"
+        "from policyqa.indexer.embedder import Embedder\n"
+        "from policyqa.indexer.encoders import set_inference_threads\n"
+        "from policyqa.indexer.settings import load_settings\n"
+        "set_inference_threads(1)\n"
+        "assert 'torch' not in sys.modules\n"
+        "Embedder.from_settings(load_settings(), progress=False)\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {"POLICYQA_HOME": str(index_settings.home), "POLICYQA_BACKEND": "torch", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
+
+
 def test_an_export_without_a_serving_spec_is_run_through_sentence_transformers(
     tmp_path: Path, index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
