@@ -146,8 +146,11 @@ def _load_default(cache_dir: Path, adapter: Path | None) -> tuple[SentenceTransf
 
 def merged_folder(cache_dir: Path, base_id: str, adapter: Path) -> Path:
     """Where the merge of ``adapter`` into the base ``base_id`` is cached: named by both identities (the
-    adapter's weights and its marker, whose fingerprint vouches for the merge)."""
-    adapter_files = files_digest(Path(adapter).expanduser(), (*ADAPTER_FILES, ADAPTER_MARKER))
+    adapter's weights and its marker, whose fingerprint vouches for the merge); ModelLoadError when
+    ``adapter`` is not a complete adapter folder."""
+    adapter = Path(adapter).expanduser()
+    read_adapter_marker(adapter)
+    adapter_files = files_digest(adapter, (*ADAPTER_FILES, ADAPTER_MARKER))
     return cache_dir / "merged" / hashlib.sha256(f"{base_id}\0{adapter_files}".encode()).hexdigest()[:16]
 
 

@@ -125,6 +125,17 @@ def test_an_unusable_folder_is_one_line(adapter, base_embedder, tmp_path, damage
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_a_missing_adapter_of_the_default_model_is_one_line(
+    index_settings: IndexSettings, embedder: Embedder, tmp_path: Path, backend: str
+) -> None:
+    """Named by POLICYQA_ADAPTER and gone: the adapter is named, not an index to rebuild."""
+    settings = index_settings.model_copy(update={"adapter": str(tmp_path / "gone"), "backend": backend})
+    with pytest.raises(ModelLoadError, match="no such folder") as raised:
+        Embedder.from_settings(settings, progress=False)
+    assert "POLICYQA_ADAPTER" in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_corrupt_adapter_weights_are_one_line(adapter, base_embedder, tmp_path):
     folder = _copy(adapter, tmp_path)
     (folder / "adapter_model.safetensors").write_bytes(b"not safetensors")
