@@ -41,9 +41,10 @@ class ServiceSettings(IndexSettings):
         default=1,
         ge=1,
         le=64,
-        description="torch threads per inference; the server gets its parallelism from concurrent requests",
+        description="threads per inference (ONNX Runtime, torch, FAISS); the server gets its parallelism "
+        "from concurrent requests",
     )
-    # Two cores: four requests computing at once keep both busy (one torch thread each) while each waits
+    # Two cores: four requests computing at once keep both busy (one inference thread each) while each waits
     # on Python work; the rest queue on the event loop, where they hold no worker thread.
     max_concurrent_requests: int = Field(
         default=4, ge=1, le=64, description="searches and questions computed at once"
