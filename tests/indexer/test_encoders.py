@@ -147,10 +147,11 @@ def test_threads_set_before_torch_is_imported_reach_torch(
     assert done.stdout.split() == ["1"]
 
 
-def test_an_export_without_a_serving_spec_is_run_through_sentence_transformers(
+def test_an_export_without_a_serving_spec_is_not_run_without_torch(
     tmp_path: Path, index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
-    """An export of a model whose pipeline the torch-free encoder does not run (no ``serving`` entry)."""
+    """An export of a model whose pipeline the torch-free encoder does not run (no ``serving`` entry): the
+    embedder then loads the model through sentence-transformers, as for any model before its export."""
     source = export_folder(index_settings.model_cache_dir, embedder.model_id)
     copy = export_folder(tmp_path, embedder.model_id)
     copy.mkdir(parents=True)
