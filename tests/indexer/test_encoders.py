@@ -93,6 +93,17 @@ def test_an_export_runs_without_torch_as_sentence_transformers_runs_it(
     assert (encoder.dimension, encoder.max_tokens) == (embedder.dimension, embedder.max_tokens)
 
 
+def _run_fresh_python(script: str, home: Path, *, backend: str) -> str:
+    """The standard output of ``script`` run by a fresh interpreter (nothing imported yet) with
+    POLICYQA_HOME=``home`` and POLICYQA_BACKEND=``backend``; fails the test when it fails."""
+    env = {"POLICYQA_HOME": str(home), "POLICYQA_BACKEND": backend, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_a_server_loading_an_exported_model_imports_no_torch(
     index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
 ) -> None:
@@ -110,12 +121,7 @@ def test_a_server_loading_an_exported_model_imports_no_torch(
         "    'imported': [m for m in ('torch', 'sentence_transformers', 'transformers')\n"
         "                 if m in sys.modules]}))\n"
     )
-    env = {"POLICYQA_HOME": str(index_settings.home), "POLICYQA_BACKEND": "onnx", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    loaded = json.loads(done.stdout)
+    loaded = json.loads(_run_fresh_python(script, index_settings.home, backend="onnx"))
     assert (loaded["encoder"], loaded["imported"]) == ("ServingEncoder", [])
     assert loaded["model_id"] == embedder.model_id
     assert loaded["prompts"] == [embedder.query_prompt, embedder.passage_prompt]
@@ -139,12 +145,7 @@ def test_threads_set_before_torch_is_imported_reach_torch(
         "import torch\n"
         "print(torch.get_num_threads())\n"
     )
-    env = {"POLICYQA_HOME": str(index_settings.home), "POLICYQA_BACKEND": "torch", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1"]
+    assert _run_fresh_python(script, index_settings.home, backend="torch").split() == ["1"]
 
 
 def test_an_export_without_a_serving_spec_is_not_run_without_torch(
