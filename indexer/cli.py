@@ -76,7 +76,8 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home-region",
         metavar="PLACE",
-        help="where the asker is (江苏, 苏州市): its documents never step back; default POLICYQA_HOME_REGION",
+        help="where the asker is (江苏, 苏州市): its documents never step back and step forward (unless the "
+        "query names another place); default POLICYQA_HOME_REGION",
     )
 
 

@@ -54,18 +54,22 @@ def step_back_other_regions(
     region_of: Callable[[Item], str | None],
     preferred: Collection[str],
     penalty: float,
+    home: Collection[str] = frozenset(),
+    boost: float = 0.0,
 ) -> list[tuple[Item, float]]:
     """``fused`` re-sorted after lowering by ``penalty`` the score of every item whose region is set and
-    not ``preferred``; national items (region None) and preferred ones keep theirs. Ties keep order."""
-    if penalty == 0:
+    not ``preferred`` and raising by ``boost`` the score of every item of a ``home`` region; national items
+    (region None) keep theirs. Ties keep order."""
+    if penalty == 0 and boost == 0:
         return list(fused)
-    adjusted = [
-        (
-            item,
-            score - penalty if (region := region_of(item)) is not None and region not in preferred else score,
-        )
-        for item, score in fused
-    ]
+    adjusted = []
+    for item, score in fused:
+        region = region_of(item)
+        if region is not None and region not in preferred:
+            score -= penalty
+        elif region is not None and region in home:
+            score += boost
+        adjusted.append((item, score))
     return sorted(adjusted, key=lambda entry: entry[1], reverse=True)
 
 
@@ -75,22 +79,33 @@ def step_back(settings: IndexSettings) -> float:
     return settings.other_region_penalty * fusion_from_settings(settings).best_possible_score()
 
 
+def home_boost(settings: IndexSettings) -> float:
+    """How much fused score a document of the asker's home region gains: ``settings.home_region_boost`` ×
+    the best possible fused score."""
+    return settings.home_region_boost * fusion_from_settings(settings).best_possible_score()
+
+
 class RegionStepBack:
     """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are not the
-    asker's home region) lose ``settings.other_region_penalty`` × the best possible fused score."""
+    asker's home region) lose ``settings.other_region_penalty`` × the best possible fused score, and the
+    home region's documents gain ``settings.home_region_boost`` × that score unless the query names another
+    place (a 江苏 portal asked about 深圳 prefers nothing of 江苏's)."""
 
     def __init__(self, settings: IndexSettings, catalogue: Catalogue):
         self.catalogue = catalogue
         self.penalty = step_back(settings)
+        self.boost = home_boost(settings)
         self.home_regions = named_regions(settings.home_region or "", catalogue.regions)
 
-    def preferred_regions(self, query: str, home_region: str | None = None) -> frozenset[str]:
-        """Regions whose documents keep their full score for ``query``: the ones it names, and
-        ``home_region`` (the configured home region when None or blank)."""
+    def home(self, home_region: str | None = None) -> frozenset[str]:
+        """The asker's home regions: ``home_region``'s, or the configured ones when it is None or blank."""
         given = (home_region or "").strip()
-        home = named_regions(given, self.catalogue.regions) if given else self.home_regions
-        return named_regions(query, self.catalogue.regions) | home
+        return named_regions(given, self.catalogue.regions) if given else self.home_regions
 
     def adjust(self, request: SearchRequest, ranking: Ranking) -> Ranking:
-        preferred = self.preferred_regions(request.query.text, request.home_region)
-        return step_back_other_regions(ranking, self.catalogue.region_of, preferred, self.penalty)
+        named = named_regions(request.query.text, self.catalogue.regions)
+        home = self.home(request.home_region)
+        boosted = home if named <= home else frozenset()
+        return step_back_other_regions(
+            ranking, self.catalogue.region_of, named | home, self.penalty, boosted, self.boost
+        )

@@ -92,7 +92,16 @@ class IndexSettings(ParseLimitSettings):
     )
     home_region: str | None = Field(
         default=None,
-        description="hybrid: a region whose documents never step back (e.g. 江苏 on a 江苏 portal)",
+        description="hybrid: a region whose documents never step back and step forward (a 江苏 portal: 江苏)",
+    )
+    # as much as another place's documents lose: seed questions (home 江苏) first 77 % → 84 %, STARD
+    # validation asked from 上海 or 北京 unchanged (docs/decisions/2026-12-02-home-region-boost.md)
+    home_region_boost: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="hybrid: share of the best score added to the home region's documents when the query "
+        "names no other place",
     )
     rerank: str = Field(
         default="learned",

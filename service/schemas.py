@@ -30,7 +30,8 @@ SpanOffsets = Annotated[list[int], Field(min_length=2, max_length=2, examples=[[
 MAX_HOME_REGION_CHARS = 50
 HOME_REGION_DESCRIPTION = (
     "where the asker is (江苏, 苏州市): hybrid ranking keeps that place's documents whole, as it does for "
-    "places the question names; replaces the service's POLICYQA_HOME_REGION for this request"
+    "places the question names, and moves them forward unless the question names another place; replaces "
+    "the service's POLICYQA_HOME_REGION for this request"
 )
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

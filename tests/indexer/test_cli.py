@@ -10,7 +10,7 @@ import pytest
 
 from policyqa.cli import main
 from policyqa.eval.hostile import docx_bomb, many_clauses
-from policyqa.indexer.jurisdiction import step_back
+from policyqa.indexer.jurisdiction import home_boost, step_back
 from policyqa.indexer.settings import load_settings
 
 DEMO_QUERY = "创业孵化机构能拿到哪些扶持"
@@ -80,7 +80,7 @@ def test_search_text_output_and_filters(tiny_index_dir: Path, capsys: pytest.Cap
     assert code == 1 and err.strip() == "policyqa: error: no document with id 'nope'"
 
 
-def test_search_home_region_keeps_its_documents_whole(
+def test_search_home_region_keeps_its_documents_whole_and_forward(
     tiny_index_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def scores(*extra: str) -> dict[tuple[str, str], float]:
@@ -91,7 +91,8 @@ def test_search_home_region_keeps_its_documents_whole(
 
     elsewhere, at_home = scores(), scores("--home-region", "南京市")
     assert set(elsewhere) == set(at_home)
-    step = step_back(load_settings())  # the settings the command ran with
+    settings = load_settings()  # the settings the command ran with
+    step = step_back(settings) + home_boost(settings)
     for (title, clause_id), score in at_home.items():
         local = title.startswith("南京市")
         assert score == pytest.approx(elsewhere[title, clause_id] + (step if local else 0), abs=1e-5)

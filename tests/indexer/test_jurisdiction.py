@@ -1,4 +1,5 @@
-"""Documents of places a question does not name step back in hybrid search; named and home places do not."""
+"""Documents of places a question does not name step back in hybrid search; named and home places do not,
+and the asker's home region steps forward."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ def test_step_back_lowers_only_other_places_and_keeps_ties_in_order() -> None:
     stepped = step_back_other_regions(fused, regions.get, {"郑州市"}, 0.3)
     assert stepped == [("c", 0.9), ("a", 0.8), ("d", 0.8), ("b", pytest.approx(0.7))]
     assert step_back_other_regions(fused, regions.get, set(), 0.0) == fused
+
+
+def test_the_home_region_steps_forward_and_national_items_keep_their_score() -> None:
+    regions = {"a": None, "b": "深圳", "c": "郑州市", "d": None}
+    fused = [("a", 1.0), ("b", 0.9), ("d", 0.8), ("c", 0.7)]
+    moved = step_back_other_regions(fused, regions.get, {"郑州市"}, 0.3, {"郑州市"}, 0.25)
+    assert moved == [("a", 1.0), ("c", pytest.approx(0.95)), ("d", 0.8), ("b", pytest.approx(0.6))]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +96,7 @@ def test_a_named_or_home_place_keeps_its_documents_score(
     twin_index: Path, index_settings: IndexSettings, embedder: Embedder, query: str, home_region: str | None
 ) -> None:
     off = index_settings.model_copy(update={"other_region_penalty": 0.0})
-    home = index_settings.model_copy(update={"home_region": home_region})
+    home = index_settings.model_copy(update={"home_region": home_region, "home_region_boost": 0.0})
     assert _scores(twin_index, home, embedder, query, "hybrid") == _scores(
         twin_index, off, embedder, query, "hybrid"
     )
@@ -98,8 +106,8 @@ def test_a_named_or_home_place_keeps_its_documents_score(
 def test_the_askers_home_region_replaces_the_configured_one_for_one_search(
     twin_index: Path, index_settings: IndexSettings, embedder: Embedder, configured: str | None
 ) -> None:
-    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
-    settings = index_settings.model_copy(update={"home_region": configured})
+    off = index_settings.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
+    settings = index_settings.model_copy(update={"home_region": configured, "home_region_boost": 0.0})
     whole = _scores(twin_index, off, embedder, QUESTION, "hybrid")
     assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="苏州市") == whole
     assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="蘇州") == whole
@@ -113,3 +121,24 @@ def test_a_blank_home_region_keeps_the_configured_one(
     assert _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="  ") == whole
     elsewhere = _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="北京")
     assert elsewhere[LOCAL] < whole[LOCAL] and elsewhere[NATIONAL] == whole[NATIONAL]
+
+
+def test_the_home_regions_documents_step_forward_unless_the_question_names_another_place(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    plain = index_settings.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
+    at_home = index_settings.model_copy(update={"home_region": "苏州", "home_region_boost": 0.25})
+    step = 0.25 * (index_settings.bm25_weight + index_settings.dense_weight)  # min-max: best score is 2.25
+    whole = _scores(twin_index, plain, embedder, QUESTION, "hybrid")
+    boosted = _scores(twin_index, at_home, embedder, QUESTION, "hybrid")
+    assert boosted[LOCAL] == pytest.approx(whole[LOCAL] + step)
+    assert boosted[NATIONAL] == whole[NATIONAL]
+    assert list(boosted) == [LOCAL, NATIONAL]
+    named_home = "苏州的" + QUESTION
+    assert _scores(twin_index, at_home, embedder, named_home, "hybrid")[LOCAL] == pytest.approx(
+        _scores(twin_index, plain, embedder, named_home, "hybrid")[LOCAL] + step
+    )
+    elsewhere = "江苏的" + QUESTION  # another place the index has (the seed's): home is no better
+    assert _scores(twin_index, at_home, embedder, elsewhere, "hybrid")[LOCAL] == pytest.approx(
+        _scores(twin_index, plain, embedder, elsewhere, "hybrid")[LOCAL]
+    )

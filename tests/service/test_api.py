@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from policyqa.indexer.jurisdiction import step_back
+from policyqa.indexer.jurisdiction import home_boost, step_back
 from policyqa.indexer.relevance import load_relevance_model
 from policyqa.indexer.settings import IndexSettings
 from policyqa.service.answers import MAX_ASK_K, NO_ANSWER_TEXT
@@ -111,7 +111,7 @@ def test_filters_restrict_the_documents(server):
     assert before and second_id not in {hit["document"]["id"] for hit in before}
 
 
-def test_the_askers_home_region_keeps_its_documents_whole(server):
+def test_the_askers_home_region_keeps_its_documents_whole_and_forward(server):
     question = "人才公寓的租金怎么确定？"
     with server.client() as client:
         plain = client.get("/search", params={"q": question, "k": 3}).json()["hits"]
@@ -120,8 +120,8 @@ def test_the_askers_home_region_keeps_its_documents_whole(server):
     rent = clause_by_number(server, "第四条").id
     plain_score = next(hit["score"] for hit in plain if hit["clause_id"] == rent)
     home_score = next(hit["score"] for hit in at_home if hit["clause_id"] == rent)
-    stepped_back = step_back(IndexSettings())  # the server runs with the default settings
-    assert home_score == pytest.approx(plain_score + stepped_back, abs=1e-5)
+    settings = IndexSettings()  # the server runs with the default settings
+    assert home_score == pytest.approx(plain_score + step_back(settings) + home_boost(settings), abs=1e-5)
     assert answer["citations"][0]["clause_id"] == rent
 
 
