@@ -189,7 +189,9 @@ def train_ranker(config: RankerConfig, settings: IndexSettings) -> tuple[RankerM
     import lightgbm
 
     started = time.perf_counter()
-    index = PolicyIndex.load(config.index_dir, settings)
+    # the fused order is what the ranker learns from: the shipped ranker is not loaded (it may be of an
+    # older format, the reason to train anew)
+    index = PolicyIndex.load(config.index_dir, settings.model_copy(update={"rerank": "off"}))
     queries = load_queries(config.queries)
     split = load_split(config.split_file)
     train, validation = select(queries, split, "train"), select(queries, split, "validation")

@@ -88,6 +88,11 @@ class Catalogue:
         self.document(document_id)
         return [self._clauses[row] for row in self._document_clauses[document_id]]
 
+    def document_size(self, document_id: str) -> int:
+        """How many clauses the document has; UnknownIdError when absent."""
+        self.document(document_id)
+        return len(self._document_clauses[document_id])
+
     def neighbours(self, clause_id: str) -> tuple[str | None, str | None]:
         """Ids of the previous and next clause in the same document (None at either end)."""
         clause = self.clause(clause_id)

@@ -2,7 +2,9 @@
 
 Every hybrid candidate (the union of both retrievers' lists, ``depth`` deep each) gets a row of
 ``FEATURES``: its fused score and rank, its raw BM25 and dense scores and ranks (relative to the query's
-best), how strongly its document is represented among the candidates, and its length. A LightGBM
+best), how strongly its document is represented among the candidates, its length, and where it stands in
+its document: how many clauses the document has, its article number and that number's share of the
+document (a code's 第一条 states its purpose; questions are answered further in). A LightGBM
 ``lambdarank`` model, trained by ``policyqa train ranker`` on the train part of STARD's split, scores them.
 
 The model only learned what law articles look like (STARD's labels are articles of laws and regulations), so
@@ -57,8 +59,11 @@ FEATURES = (
     "document_best_rank_log",
     "document_dense_gap",
     "length_log",
+    "document_clauses_log",
+    "article_number_log",
+    "article_position",
 )
-RANKER_FORMAT = 1
+RANKER_FORMAT = 2
 RANKER_DIR = Path(str(resources.files("policyqa.indexer") / "resources" / "ranker"))
 DEFAULT_RANKER = "default"  # POLICYQA_RANKER_MODEL: the shipped file of the index's embedding model
 DOCUMENT_WINDOW = 50  # "represented among the top 50 fused candidates"
@@ -137,7 +142,8 @@ def candidate_features(
 ) -> np.ndarray:
     """``len(ranking) × len(FEATURES)`` rows for the fused ``ranking``'s candidates, from the retrievers'
     ``rankings`` (each ``depth`` deep). A candidate one retriever did not find gets rank ``depth + 100`` and
-    that retriever's lowest score (BM25: 0; dense: its lowest cosine less 0.01)."""
+    that retriever's lowest score (BM25: 0; dense: its lowest cosine less 0.01); a clause that is not an
+    article has article number 0."""
     missing_rank = depth + 100
     bm25 = _positions(rankings.get("bm25", ()))
     dense = _positions(rankings.get("dense", ()))
@@ -158,6 +164,9 @@ def candidate_features(
     for rank, ((clause_id, fused), document) in enumerate(zip(ranking, documents, strict=True), start=1):
         bm25_rank, bm25_score = bm25.get(clause_id, (missing_rank, 0.0))
         dense_rank, cosine = dense.get(clause_id, (missing_rank, dense_missing))
+        clause = catalogue.clause(clause_id)
+        clauses = catalogue.document_size(document)
+        number = article_number(clause.number) or 0
         rows.append(
             (
                 fused,
@@ -172,16 +181,26 @@ def candidate_features(
                 math.log1p(in_window[document]),
                 math.log(best_rank[document]),
                 best_dense[document] - dense_top,
-                math.log1p(len(catalogue.clause(clause_id).text)),
+                math.log1p(len(clause.text)),
+                math.log1p(clauses),
+                math.log1p(number),
+                number / clauses,
             )
         )
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
 
 
 @functools.lru_cache(maxsize=8192)  # ~500 candidates a search; clause numbers repeat across documents
+def article_number(number: str) -> int | None:
+    """The article number of a clause numbered ``number`` (第二十四条之一 → 24); None when it is not an
+    article (第X条), the kind of clause the ranker was trained on."""
+    key = article_key(number)
+    return None if key is None else int(key.split("-")[0])
+
+
 def is_article(number: str) -> bool:
-    """Is a clause numbered ``number`` an article (第X条), the kind of clause the ranker was trained on?"""
-    return article_key(number) is not None
+    """Is a clause numbered ``number`` an article (第X条), the kind of clause the ranker re-orders?"""
+    return article_number(number) is not None
 
 
 def reorder_articles(ranking: Ranking, scores: Sequence[float], articles: Sequence[bool]) -> Ranking:

@@ -16,7 +16,13 @@ from policyqa.cli import main
 from policyqa.eval.train_ranker import RankerConfig, train_ranker
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.errors import ModelLoadError
-from policyqa.indexer.learned_ranker import FEATURES, LearnedReranker, RankerModel, reorder_articles
+from policyqa.indexer.learned_ranker import (
+    FEATURES,
+    LearnedReranker,
+    RankerModel,
+    candidate_features,
+    reorder_articles,
+)
 
 AMOUNT_ARTICLE = (
     "第三条 科技型中小企业研发投入达到规定比例的，按照研发投入的百分之十给予补助，"
@@ -112,6 +118,14 @@ def test_training_writes_a_described_reproducible_ranker(
     assert again.booster == model.booster  # one thread, fixed seeds: the same trees
 
 
+def test_training_does_not_need_a_usable_ranker(questions, tiny_index, index_settings, tmp_path):
+    damaged = tmp_path / "old-format.json"  # e.g. the shipped ranker of an older feature set
+    damaged.write_text('{"format": 1, "features": []}', encoding="utf-8")
+    settings = index_settings.model_copy(update={"ranker_model": str(damaged)})
+    model, _out = train_ranker(config(questions, tiny_index, tmp_path / "new.json"), settings)
+    assert model.provenance["trees"] == 8
+
+
 def test_cross_validation_needs_enough_labelled_questions(questions, tiny_index, index_settings, tmp_path):
     model, _out = train_ranker(
         config(questions, tiny_index, tmp_path / "cv.json", trees=None), index_settings
@@ -173,6 +187,21 @@ def test_a_query_naming_an_article_keeps_the_fused_order(tiny_index, index_setti
     assert learned.search("研发补助办法第2条", k=1)[0].clause.number == "第二条"
 
 
+def test_each_candidate_knows_where_it_stands_in_its_document(tiny_index, index_settings, embedder):
+    catalogue = PolicyIndex.load(tiny_index, index_settings, embedder=embedder).catalogue
+    grants = next(document for document in catalogue.documents() if document.title.startswith("科技型"))
+    flood = next(document for document in catalogue.documents() if document.title.startswith("南京市"))
+    third = next(clause for clause in catalogue.clauses_of(grants.id) if clause.number == "第三条")
+    notice = catalogue.clauses_of(flood.id)[-1]
+    rows = candidate_features([(third.id, 1.0), (notice.id, 0.5)], {}, catalogue, 300)
+    column = {name: rows[:, FEATURES.index(name)] for name in FEATURES}
+    assert catalogue.document_size(grants.id) == 5
+    assert column["document_clauses_log"][0] == pytest.approx(np.log1p(5))
+    assert column["article_number_log"].tolist() == pytest.approx([np.log1p(3), 0.0])
+    assert column["article_position"].tolist() == pytest.approx([3 / 5, 0.0])
+    assert column["bm25_rank_log"].tolist() == pytest.approx([np.log(400)] * 2)  # found by no retriever
+
+
 def test_reorder_articles_keeps_other_clauses_in_place() -> None:
     ranking = [("a", 3.0), ("notice", 2.5), ("b", 2.0), ("c", 1.0)]
     reordered = reorder_articles(ranking, [0.1, 9.0, 0.5, 0.9], [True, False, True, True])
@@ -194,7 +223,9 @@ def test_a_damaged_ranker_file_is_refused(tiny_index, index_settings, embedder, 
     for damaged in (
         '{"format": 1, "features": []}',
         replace(good, booster="tree\nnot a LightGBM model").to_json(),
-        replace(good, booster=good.booster.replace("max_feature_idx=12", "max_feature_idx=3")).to_json(),
+        replace(
+            good, booster=good.booster.replace(f"max_feature_idx={len(FEATURES) - 1}", "max_feature_idx=3")
+        ).to_json(),
     ):
         path.write_text(damaged, encoding="utf-8")
         with pytest.raises(ModelLoadError, match="is unusable") as error:
