@@ -7,11 +7,13 @@ adjust stage or re-ranker is one module plus one registration:
   return one retriever's ranking as it is;
 - ``hybrid`` fuses them (``policyqa.indexer.fusion``, ``POLICYQA_FUSION`` and the weights), then runs
   each registered adjust stage in order (``ADJUST_STAGES``: today the region step-back), then the
-  re-ranker (``policyqa.indexer.rerank``, ``POLICYQA_RERANK``).
+  re-ranker (``policyqa.indexer.rerank``, ``POLICYQA_RERANK``), which orders candidates only among those
+  the adjust stages moved alike (``keep_standing``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -82,7 +84,29 @@ class RetrievalPipeline:
         re-ranked for hybrid."""
         if request.mode != "hybrid":
             return list(rankings[request.mode])
-        ranking = self.fusion.fuse(rankings)
+        fused = self.fusion.fuse(rankings)
+        ranking = fused
         for stage in self.adjust_stages:
             ranking = stage.adjust(request, ranking)
-        return self.reranker.rerank(request, ranking, rankings)
+        return keep_standing(ranking, self.reranker.rerank(request, ranking, rankings), fused)
+
+
+def keep_standing(adjusted: Ranking, reranked: Ranking, fused: Ranking) -> Ranking:
+    """``reranked`` without undoing the adjust stages: each candidate the re-ranker moved goes back among the
+    places that candidates moved alike by the adjust stages (the same amount of score, from ``fused`` to
+    ``adjusted``) left, in the re-ranker's order; a candidate it did not move keeps its place; each place
+    keeps its score. A stepped-back local article stays behind the national ones it was put behind, and a
+    home region's article stays ahead of what it was boosted past."""
+    before = dict(fused)
+    standing = {item: round(score - before[item], 9) for item, score in adjusted}
+    if len(set(standing.values())) < 2 or {item for item, _score in reranked} != standing.keys():
+        return reranked
+    moved = [reranked[place][0] != item for place, (item, _score) in enumerate(adjusted)]
+    queues: dict[float, deque[str]] = defaultdict(deque)
+    for place, (item, _score) in enumerate(reranked):
+        if moved[place]:  # a place the re-ranker filled anew, with an item that moved
+            queues[standing[item]].append(item)
+    return [
+        (queues[standing[held]].popleft() if moved[place] else held, score)
+        for place, ((held, _adjusted), (_item, score)) in enumerate(zip(adjusted, reranked, strict=True))
+    ]

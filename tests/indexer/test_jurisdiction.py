@@ -72,18 +72,24 @@ def _scores(
     return {hit.document.title: hit.score for hit in hits if hit.document.title in (NATIONAL, LOCAL)}
 
 
+@pytest.fixture(scope="module")
+def fused(index_settings: IndexSettings) -> IndexSettings:
+    """The settings with the re-ranker off: the adjust stage's arithmetic, seen in the fused scores."""
+    return index_settings.model_copy(update={"rerank": "off"})
+
+
 def test_a_question_naming_no_place_puts_the_national_document_first(
-    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+    twin_index: Path, fused: IndexSettings, embedder: Embedder
 ) -> None:
-    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
+    off = fused.model_copy(update={"other_region_penalty": 0.0})
     plain = _scores(twin_index, off, embedder, QUESTION, "hybrid")
-    stepped = _scores(twin_index, index_settings, embedder, QUESTION, "hybrid")
-    step = 0.25 * (index_settings.bm25_weight + index_settings.dense_weight)  # min-max: best score is 2
+    stepped = _scores(twin_index, fused, embedder, QUESTION, "hybrid")
+    step = 0.25 * (fused.bm25_weight + fused.dense_weight)  # min-max: best score is 2
     assert stepped[NATIONAL] == plain[NATIONAL]
     assert stepped[LOCAL] == pytest.approx(plain[LOCAL] - step)
     assert list(stepped) == [NATIONAL, LOCAL]
     for mode in ("bm25", "dense"):  # the single retrievers rank as they are
-        assert _scores(twin_index, index_settings, embedder, QUESTION, mode) == _scores(
+        assert _scores(twin_index, fused, embedder, QUESTION, mode) == _scores(
             twin_index, off, embedder, QUESTION, mode
         )
 
@@ -93,10 +99,10 @@ def test_a_question_naming_no_place_puts_the_national_document_first(
     [("苏州的科技企业孵化器可以享受哪些扶持？", None), (QUESTION, "苏州"), (QUESTION, "苏州市")],
 )
 def test_a_named_or_home_place_keeps_its_documents_score(
-    twin_index: Path, index_settings: IndexSettings, embedder: Embedder, query: str, home_region: str | None
+    twin_index: Path, fused: IndexSettings, embedder: Embedder, query: str, home_region: str | None
 ) -> None:
-    off = index_settings.model_copy(update={"other_region_penalty": 0.0})
-    home = index_settings.model_copy(update={"home_region": home_region, "home_region_boost": 0.0})
+    off = fused.model_copy(update={"other_region_penalty": 0.0})
+    home = fused.model_copy(update={"home_region": home_region, "home_region_boost": 0.0})
     assert _scores(twin_index, home, embedder, query, "hybrid") == _scores(
         twin_index, off, embedder, query, "hybrid"
     )
@@ -104,19 +110,19 @@ def test_a_named_or_home_place_keeps_its_documents_score(
 
 @pytest.mark.parametrize("configured", [None, "北京"])
 def test_the_askers_home_region_replaces_the_configured_one_for_one_search(
-    twin_index: Path, index_settings: IndexSettings, embedder: Embedder, configured: str | None
+    twin_index: Path, fused: IndexSettings, embedder: Embedder, configured: str | None
 ) -> None:
-    off = index_settings.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
-    settings = index_settings.model_copy(update={"home_region": configured, "home_region_boost": 0.0})
+    off = fused.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
+    settings = fused.model_copy(update={"home_region": configured, "home_region_boost": 0.0})
     whole = _scores(twin_index, off, embedder, QUESTION, "hybrid")
     assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="苏州市") == whole
     assert _scores(twin_index, settings, embedder, QUESTION, "hybrid", home_region="蘇州") == whole
 
 
 def test_a_blank_home_region_keeps_the_configured_one(
-    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+    twin_index: Path, fused: IndexSettings, embedder: Embedder
 ) -> None:
-    at_home = index_settings.model_copy(update={"home_region": "苏州"})
+    at_home = fused.model_copy(update={"home_region": "苏州"})
     whole = _scores(twin_index, at_home, embedder, QUESTION, "hybrid")
     assert _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="  ") == whole
     elsewhere = _scores(twin_index, at_home, embedder, QUESTION, "hybrid", home_region="北京")
@@ -124,11 +130,11 @@ def test_a_blank_home_region_keeps_the_configured_one(
 
 
 def test_the_home_regions_documents_step_forward_unless_the_question_names_another_place(
-    twin_index: Path, index_settings: IndexSettings, embedder: Embedder
+    twin_index: Path, fused: IndexSettings, embedder: Embedder
 ) -> None:
-    plain = index_settings.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
-    at_home = index_settings.model_copy(update={"home_region": "苏州", "home_region_boost": 0.25})
-    step = 0.25 * (index_settings.bm25_weight + index_settings.dense_weight)  # min-max: best score is 2.25
+    plain = fused.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
+    at_home = fused.model_copy(update={"home_region": "苏州", "home_region_boost": 0.25})
+    step = 0.25 * (fused.bm25_weight + fused.dense_weight)  # min-max: best score is 2.25
     whole = _scores(twin_index, plain, embedder, QUESTION, "hybrid")
     boosted = _scores(twin_index, at_home, embedder, QUESTION, "hybrid")
     assert boosted[LOCAL] == pytest.approx(whole[LOCAL] + step)
@@ -142,3 +148,11 @@ def test_the_home_regions_documents_step_forward_unless_the_question_names_anoth
     assert _scores(twin_index, at_home, embedder, elsewhere, "hybrid")[LOCAL] == pytest.approx(
         _scores(twin_index, plain, embedder, elsewhere, "hybrid")[LOCAL]
     )
+
+
+@pytest.mark.parametrize(("home_region", "order"), [(None, [NATIONAL, LOCAL]), ("苏州", [LOCAL, NATIONAL])])
+def test_the_learned_ranker_keeps_what_the_place_rules_decided(
+    twin_index: Path, index_settings: IndexSettings, embedder: Embedder, home_region: str | None, order: list
+) -> None:
+    assert index_settings.rerank == "learned"
+    assert list(_scores(twin_index, index_settings, embedder, QUESTION, "hybrid", home_region)) == order

@@ -10,7 +10,7 @@ import pytest
 
 from policyqa.errors import PolicyQAError
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex
-from policyqa.indexer.pipeline import RetrievalPipeline
+from policyqa.indexer.pipeline import RetrievalPipeline, keep_standing
 from policyqa.indexer.records import Ranking, SearchFilters, SearchRequest
 from policyqa.indexer.relevance import RelevanceModel, RelevanceScorer
 from policyqa.indexer.settings import load_settings
@@ -46,6 +46,21 @@ def test_a_plugged_in_reranker_decides_the_hybrid_order(seed: PolicyIndex) -> No
     fused = pipeline.combine(request, rankings)
     assert plugged.combine(request, rankings) == fused[::-1]
     assert plugged.combine(SearchRequest(request.query, "bm25", 100), rankings) == rankings["bm25"]
+
+
+def test_a_reranker_orders_only_among_candidates_an_adjust_stage_moved_alike() -> None:
+    fused = [("a", 3.0), ("b", 2.5), ("c", 1.5), ("d", 1.0)]
+    adjusted = [("a", 3.0), ("b", 2.0), ("c", 1.5), ("d", 1.0)]  # b stepped back by 0.5
+    reranked = [("b", 3.0), ("d", 2.0), ("a", 1.5), ("c", 1.0)]  # the re-ranker likes b, then d
+    assert keep_standing(adjusted, reranked, fused) == [("d", 3.0), ("b", 2.0), ("a", 1.5), ("c", 1.0)]
+    moved_alike = [("a", 2.5), ("b", 2.0), ("c", 1.0), ("d", 0.5)]  # every one stepped back: one standing
+    assert keep_standing(moved_alike, reranked, fused) == reranked
+    fused = [("a", 3.0), ("b", 2.5), ("c", 1.5), ("s", 1.4)]
+    adjusted = [("a", 3.0), ("b", 2.0), ("c", 1.5), ("s", 0.9)]  # b and s stepped back alike
+    jumped = [("s", 3.0), ("b", 2.0), ("c", 1.5), ("a", 0.9)]  # s over a; b and c not moved: they stay
+    assert keep_standing(adjusted, jumped, fused) == adjusted
+    swapped = [("a", 3.0), ("s", 2.0), ("c", 1.5), ("b", 0.9)]  # within one standing: the re-ranker decides
+    assert keep_standing(adjusted, swapped, fused) == swapped
 
 
 def test_with_settings_searches_as_an_index_loaded_with_them(
