@@ -49,7 +49,7 @@ def named_regions(query: str, regions: Iterable[str]) -> frozenset[str]:
     )
 
 
-def step_back_other_regions(
+def adjust_by_region(
     fused: Sequence[tuple[Item, float]],
     region_of: Callable[[Item], str | None],
     preferred: Collection[str],
@@ -106,6 +106,6 @@ class RegionStepBack:
         named = named_regions(request.query.text, self.catalogue.regions)
         home = self.home(request.home_region)
         boosted = home if named <= home else frozenset()
-        return step_back_other_regions(
+        return adjust_by_region(
             ranking, self.catalogue.region_of, named | home, self.penalty, boosted, self.boost
         )

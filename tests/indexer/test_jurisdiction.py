@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from policyqa.indexer.jurisdiction import named_regions, region_names, same_region, step_back_other_regions
+from policyqa.indexer.jurisdiction import adjust_by_region, named_regions, region_names, same_region
 
 SUPPORT = "第一条 科技企业孵化器可以享受房租补贴、税收减免和创业投资等扶持。\n"
 NATIONAL = "科技企业孵化器管理办法"
@@ -34,15 +34,15 @@ def test_same_region_ignores_the_administrative_suffix() -> None:
 def test_step_back_lowers_only_other_places_and_keeps_ties_in_order() -> None:
     regions = {"a": None, "b": "深圳", "c": "郑州市", "d": None}
     fused = [("b", 1.0), ("c", 0.9), ("a", 0.8), ("d", 0.8)]
-    stepped = step_back_other_regions(fused, regions.get, {"郑州市"}, 0.3)
+    stepped = adjust_by_region(fused, regions.get, {"郑州市"}, 0.3)
     assert stepped == [("c", 0.9), ("a", 0.8), ("d", 0.8), ("b", pytest.approx(0.7))]
-    assert step_back_other_regions(fused, regions.get, set(), 0.0) == fused
+    assert adjust_by_region(fused, regions.get, set(), 0.0) == fused
 
 
 def test_the_home_region_steps_forward_and_national_items_keep_their_score() -> None:
     regions = {"a": None, "b": "深圳", "c": "郑州市", "d": None}
     fused = [("a", 1.0), ("b", 0.9), ("d", 0.8), ("c", 0.7)]
-    moved = step_back_other_regions(fused, regions.get, {"郑州市"}, 0.3, {"郑州市"}, 0.25)
+    moved = adjust_by_region(fused, regions.get, {"郑州市"}, 0.3, {"郑州市"}, 0.25)
     assert moved == [("a", 1.0), ("c", pytest.approx(0.95)), ("d", 0.8), ("b", pytest.approx(0.6))]
 
 
