@@ -97,7 +97,10 @@ class RankerModel:
         """A model written by :meth:`to_json`; ValueError when it is not one of this version's."""
         data = json.loads(text)
         if data.get("format") != RANKER_FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError(f"not a ranker of format {RANKER_FORMAT} over {FEATURES}")
+            raise ValueError(
+                f"not a ranker of format {RANKER_FORMAT} over this version's {len(FEATURES)} features "
+                "(train it again with `policyqa train ranker`)"
+            )
         return cls(
             model_id=str(data["model_id"]),
             depth=int(data["depth"]),

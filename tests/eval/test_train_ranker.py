@@ -118,10 +118,12 @@ def test_training_writes_a_described_reproducible_ranker(
     assert again.booster == model.booster  # one thread, fixed seeds: the same trees
 
 
-def test_training_does_not_need_a_usable_ranker(questions, tiny_index, index_settings, tmp_path):
+def test_training_does_not_need_a_usable_ranker(questions, tiny_index, index_settings, embedder, tmp_path):
     damaged = tmp_path / "old-format.json"  # e.g. the shipped ranker of an older feature set
     damaged.write_text('{"format": 1, "features": []}', encoding="utf-8")
     settings = index_settings.model_copy(update={"ranker_model": str(damaged)})
+    with pytest.raises(ModelLoadError, match="train it again with `policyqa train ranker`"):
+        PolicyIndex.load(tiny_index, settings, embedder=embedder)
     model, _out = train_ranker(config(questions, tiny_index, tmp_path / "new.json"), settings)
     assert model.provenance["trees"] == 8
 
