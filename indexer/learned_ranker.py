@@ -155,7 +155,8 @@ def candidate_features(
     dense_top = max(dense_scores, default=0.0)
     dense_missing = min(dense_scores, default=0.0) - 0.01
     fused_top = ranking[0][1] if ranking else 0.0
-    documents = [catalogue.clause(clause_id).document_id for clause_id, _score in ranking]
+    clauses = [catalogue.clause(clause_id) for clause_id, _score in ranking]
+    documents = [clause.document_id for clause in clauses]
     in_window = Counter(documents[:DOCUMENT_WINDOW])
     best_rank: dict[str, int] = {}
     best_dense: dict[str, float] = {}
@@ -164,11 +165,11 @@ def candidate_features(
         cosine = dense.get(clause_id, (missing_rank, dense_missing))[1]
         best_dense[document] = max(best_dense.get(document, cosine), cosine)
     rows = []
-    for rank, ((clause_id, fused), document) in enumerate(zip(ranking, documents, strict=True), start=1):
+    for rank, ((clause_id, fused), clause) in enumerate(zip(ranking, clauses, strict=True), start=1):
+        document = clause.document_id
         bm25_rank, bm25_score = bm25.get(clause_id, (missing_rank, 0.0))
         dense_rank, cosine = dense.get(clause_id, (missing_rank, dense_missing))
-        clause = catalogue.clause(clause_id)
-        clauses = catalogue.document_size(document)
+        size = catalogue.document_size(document)
         number = article_number(clause.number) or 0
         rows.append(
             (
@@ -185,9 +186,9 @@ def candidate_features(
                 math.log(best_rank[document]),
                 best_dense[document] - dense_top,
                 math.log1p(len(clause.text)),
-                math.log1p(clauses),
+                math.log1p(size),
                 math.log1p(number),
-                number / clauses,
+                number / size,
             )
         )
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
