@@ -97,6 +97,8 @@ def keep_standing(adjusted: Ranking, reranked: Ranking, fused: Ranking) -> Ranki
     ``adjusted``) left, in the re-ranker's order; a candidate it did not move keeps its place; each place
     keeps its score. A stepped-back local article stays behind the national ones it was put behind, and a
     home region's article stays ahead of what it was boosted past."""
+    if reranked is adjusted:  # nothing re-ordered (the re-ranker off, a look-up query)
+        return reranked
     before = dict(fused)
     standing = {item: round(score - before[item], 9) for item, score in adjusted}
     if len(set(standing.values())) < 2 or {item for item, _score in reranked} != standing.keys():
