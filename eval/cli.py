@@ -116,7 +116,12 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "Use it with POLICYQA_ADAPTER=OUT (and rebuild the index).",
     )
     embedder.add_argument("--queries", type=Path, required=True, help="labelled JSONL question file")
-    embedder.add_argument("--index-dir", type=Path, required=True, help="index built with the base model")
+    embedder.add_argument(
+        "--index-dir",
+        type=Path,
+        required=True,
+        help="index to mine negatives from, built with the base model or with the configured adapter",
+    )
     embedder.add_argument("--out", type=Path, required=True, help="adapter folder to write (new or --resume)")
     embedder.add_argument(
         "--split-file", type=Path, default=STARD_SPLIT, help="train/validation split (default: STARD's)"
@@ -141,6 +146,12 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         type=_positive_int,
         default=20,
         help="validation pool: each validation question's top N hybrid clauses plus its labelled ones (20)",
+    )
+    embedder.add_argument(
+        "--from-adapter",
+        type=Path,
+        help="continue training this adapter folder instead of a fresh LoRA (a second round, with negatives "
+        "mined from an index built with it); --lora-rank is then the adapter's own",
     )
     embedder.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     embedder.add_argument("--no-progress", action="store_true", help="hide the progress bars")

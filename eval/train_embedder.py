@@ -1,8 +1,10 @@
 """``policyqa train embedder``: a LoRA adapter for the embedding model, learnt from labelled questions.
 
 The train part of the split gives examples (question, passage of a labelled clause, hard negatives mined from
-the index: :mod:`policyqa.eval.negatives`); sentence-transformers' own trainer fits a LoRA adapter (peft) on
-the attention and feed-forward layers of the configured base model with the cached (GradCache)
+the index with the model that built it, the bare base or the configured adapter:
+:mod:`policyqa.eval.negatives`); sentence-transformers' own trainer fits a LoRA adapter (peft), fresh or
+continued from ``from_adapter`` (a second round: negatives mined by the tuned model are harder), on the
+attention and feed-forward layers of the configured base model with the cached (GradCache)
 MultipleNegativesRankingLoss, the embedding matrix frozen, using the model's own query/passage prompts. After
 every epoch (or ``max_steps``) the validation part is measured over a fixed candidate pool, each validation
 question's top N hybrid clauses plus its labelled ones, judged exactly like ``policyqa eval`` (labels, not
@@ -53,11 +55,13 @@ from policyqa.eval.training import (
     validation_metrics,
 )
 from policyqa.indexer import PolicyIndex
-from policyqa.indexer.errors import InvalidQueryError
+from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.errors import IndexMismatchError, InvalidQueryError
 from policyqa.indexer.model_loading import (
     ADAPTER_FILES,
     ADAPTER_MARKER,
     FINGERPRINT_DECIMALS,
+    adapted_model_id,
     adapter_fingerprint,
     adapter_folder,
 )
@@ -92,6 +96,7 @@ class TrainConfig:
     lora_rank: int
     max_passage_tokens: int
     pool_depth: int = SEARCH_DEPTH
+    from_adapter: Path | None = None
     resume: bool = False
     progress: bool = field(default=True, compare=False)
 
@@ -99,6 +104,9 @@ class TrainConfig:
         """The JSON-ready training arguments recorded with the adapter."""
         data = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
         data.pop("progress")
+        if self.from_adapter is not None:  # the continued adapter's own LoRA shape is what trains
+            data.pop("lora_rank")
+            return {**data, "lora_dropout": LORA_DROPOUT}
         return {
             **data,
             "lora_alpha": 2 * self.lora_rank,
@@ -247,10 +255,8 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     queries = load_queries(config.queries)
     train_queries, validation_queries = select(queries, split, "train"), select(queries, split, "validation")
 
-    if adapter_folder(settings) is not None:
-        logger.warning("the configured adapter is left out: training starts from the bare base model")
     base_settings = settings.model_copy(update={"adapter": NO_ADAPTER, "backend": "torch"})  # trains weights
-    index = PolicyIndex.load(config.index_dir, base_settings)
+    index, mined_by_base = _mining_index(config.index_dir, settings, base_settings)
     labelled = LabelledIndex(index)
     mined = training_examples(labelled, train_queries, negatives=config.negatives, seed=config.seed)
     print(
@@ -265,7 +271,10 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
         f"validation: {len(pool_questions)} questions over a pool of {len(pool_passages)} passages",
         flush=True,
     )
-    embedder = index.embedder
+    if mined_by_base:
+        embedder = index.embedder
+    else:  # the weights that train are the bare base's, with the adapter as LoRA weights on top
+        embedder = Embedder.from_settings(base_settings, progress=config.progress)
     evaluator = PoolEvaluator(
         pool_questions,
         pool_passages,
@@ -276,9 +285,10 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
         progress=config.progress,
     )
     model = embedder.model
-    _add_lora(model, config)
+    _add_lora(model, config, embedder.model_id, settings)
     base_metrics = _base_metrics(evaluator, model, checkpoints, config.resume)
-    print(f"base model, {elapsed(started)}: {metrics_line(base_metrics)}", flush=True)
+    start = "base model" if config.from_adapter is None else f"adapter {config.from_adapter}"
+    print(f"{start}, {elapsed(started)}: {metrics_line(base_metrics)}", flush=True)
 
     trainer = _trainer(
         config, model, mined.examples, evaluator, embedder.query_prompt, embedder.passage_prompt, started
@@ -317,9 +327,33 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     )
 
 
-def _add_lora(model, config: TrainConfig) -> None:
-    """Wrap the transformer in a fresh, seeded LoRA adapter; every base weight (embeddings too) freezes."""
+def _mining_index(
+    index_dir: Path, settings: IndexSettings, base_settings: IndexSettings
+) -> tuple[PolicyIndex, bool]:
+    """The index read with the model that built it, and whether that is the bare base model; else it is the
+    configured adapter (whose rankings give a second round harder negatives)."""
+    try:
+        return PolicyIndex.load(index_dir, base_settings), True
+    except IndexMismatchError:
+        if adapter_folder(settings) is None:
+            raise
+    index = PolicyIndex.load(index_dir, settings)
+    logger.info("negatives mined with the index's model %s", index.embedder.model_id)
+    return index, False
+
+
+def _add_lora(model, config: TrainConfig, base_model_id: str, settings: IndexSettings) -> None:
+    """Wrap the transformer in a LoRA adapter, fresh and seeded or continued from ``config.from_adapter`` (a
+    folder, or a name ``POLICYQA_ADAPTER`` takes, checked to be an adapter of this base); every base weight
+    (embeddings too) freezes."""
     set_seed(config.seed)
+    if config.from_adapter is not None:
+        from peft import PeftModel
+
+        folder = adapter_folder(settings.model_copy(update={"adapter": str(config.from_adapter)}))
+        adapted_model_id(base_model_id, folder)  # ModelLoadError unless a complete adapter of this base
+        model[0].model = PeftModel.from_pretrained(model[0].model, str(folder), is_trainable=True)
+        return
     lora = LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
         r=config.lora_rank,

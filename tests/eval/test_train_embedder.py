@@ -86,14 +86,18 @@ FLOOD = """南京市人民政府关于做好夏季防汛工作的通知
 """
 
 LAW = "中华人民共和国示范促进法"
+DOCUMENTS = {"law-2015": LAW_2015, "law-2021": LAW_2021, "elderly": ELDERLY, "flood": FLOOD}
+
+
+def _write_corpus(folder: Path) -> Path:
+    for name, text in DOCUMENTS.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory, base_settings, base_embedder) -> Path:
-    corpus = tmp_path_factory.mktemp("train-corpus")
-    documents = {"law-2015": LAW_2015, "law-2021": LAW_2021, "elderly": ELDERLY, "flood": FLOOD}
-    for name, text in documents.items():
-        (corpus / f"{name}.txt").write_text(text, encoding="utf-8")
+    corpus = _write_corpus(tmp_path_factory.mktemp("train-corpus"))
     index_dir = tmp_path_factory.mktemp("train-index")
     build_index([corpus], index_dir, base_settings, embedder=base_embedder, progress=False)
     return index_dir
@@ -244,3 +248,41 @@ def test_the_command_refuses_a_used_out_folder_and_an_empty_resume(trained, tiny
     assert "--resume" in capsys.readouterr().err
     assert main([*arguments, "--out", str(config.out.parent / "new"), "--resume"]) == 1
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_second_round_mines_with_the_adapter_and_continues_it(trained, questions, base_settings, tmp_path):
+    """An index built with the first adapter is mined with it (no mismatch), and ``from_adapter`` continues
+    that adapter: at a vanishing learning rate the second adapter is the first (a fresh LoRA would be the
+    bare base), with the first's LoRA shape whatever ``lora_rank`` says."""
+    first, _result = trained
+    path, split = questions
+    settings = base_settings.model_copy(update={"adapter": str(first.out)})
+    adapted = Embedder.from_settings(settings, progress=False)
+    index_dir = tmp_path / "adapted-index"
+    (tmp_path / "corpus").mkdir()
+    build_index([_write_corpus(tmp_path / "corpus")], index_dir, settings, embedder=adapted, progress=False)
+    config = TrainConfig(
+        queries=path,
+        index_dir=index_dir,
+        out=tmp_path / "second",
+        split_file=split,
+        epochs=1,
+        batch_size=2,
+        learning_rate=1e-12,
+        negatives=2,
+        max_steps=2,
+        seed=7,
+        lora_rank=16,
+        max_passage_tokens=64,
+        from_adapter=first.out,
+        progress=False,
+    )
+    train_embedder(config, settings)
+    second = json.loads((config.out / ADAPTER_MARKER).read_text(encoding="utf-8"))
+    first_marker = json.loads((first.out / ADAPTER_MARKER).read_text(encoding="utf-8"))
+    assert second["training"]["from_adapter"] == str(first.out) and "lora_rank" not in second["training"]
+    lora = json.loads((config.out / "adapter_config.json").read_text(encoding="utf-8"))
+    assert lora["r"] == 4
+    np.testing.assert_allclose(
+        second["fingerprint"]["vectors"], first_marker["fingerprint"]["vectors"], atol=1e-4
+    )
