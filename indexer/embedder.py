@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +37,7 @@ class Embedder:
         passage_prompt: str,
         cache: EmbeddingCache,
         batch_size: int = 32,
+        batch_tokens: int = 2048,
         query_cache_size: int = 0,
         progress: bool = True,
     ) -> None:
@@ -50,6 +52,7 @@ class Embedder:
         self.passage_prompt = passage_prompt
         self.cache = cache
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.query_cache: LRUCache[tuple[str, str], np.ndarray] = LRUCache(query_cache_size)
         self.progress = progress
         self.dimension: int = encoder.dimension
@@ -63,6 +66,7 @@ class Embedder:
         options = {
             "cache": EmbeddingCache(settings.embedding_cache_path),
             "batch_size": settings.batch_size,
+            "batch_tokens": settings.batch_tokens,
             "query_cache_size": settings.query_cache_size,
             "progress": progress,
         }
@@ -114,18 +118,22 @@ class Embedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt.
 
-        Cached vectors are reused; the misses are embedded in length-sorted batches, each written to the
-        cache as soon as it is done, so an interrupted run resumes where it stopped.
+        Cached vectors are reused; the misses are embedded in batches of similar token counts (at most
+        ``batch_size`` passages and ``batch_tokens`` padded tokens), each written to the cache as soon as it
+        is done, so an interrupted run resumes where it stopped.
         """
         keys = [cache_key(self.model_id, self.passage_prompt, text) for text in texts]
         vectors = self.cache.get_many(keys, self.dimension)
         misses = {key: text for key, text in zip(keys, texts, strict=True) if key not in vectors}
-        order = sorted(misses, key=lambda key: len(misses[key]))
+        tokens = dict(zip(misses, self.count_tokens(list(misses.values())), strict=True))
+        order = sorted(misses, key=tokens.__getitem__)
         with tqdm(
             total=len(order), desc="embedding", unit="passage", disable=not (self.progress and order)
         ) as bar:
-            for start in range(0, len(order), self.batch_size):
-                batch_keys = order[start : start + self.batch_size]
+            for start, end in padded_batches(
+                [tokens[key] for key in order], self.batch_size, self.batch_tokens
+            ):
+                batch_keys = order[start:end]
                 batch = self._encode([misses[key] for key in batch_keys], self.passage_prompt)
                 self.cache.put_many(batch_keys, batch)
                 vectors.update(zip(batch_keys, batch, strict=True))
@@ -136,3 +144,19 @@ class Embedder:
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return self.encoder.encode(texts, prompt)
+
+
+def padded_batches(lengths: list[int], batch_size: int, batch_tokens: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of consecutive batches over ``lengths`` (token counts, ascending): each holds at most
+    ``batch_size`` items and, padded to its longest, at most ``batch_tokens`` tokens (one item at least)."""
+    start = 0
+    while start < len(lengths):
+        end = start + 1
+        while (
+            end < len(lengths)
+            and end - start < batch_size
+            and (end + 1 - start) * lengths[end] <= batch_tokens
+        ):
+            end += 1
+        yield start, end
+        start = end

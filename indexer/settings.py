@@ -121,7 +121,13 @@ class IndexSettings(ParseLimitSettings):
         description="re-ranker for POLICYQA_RERANK=on: 'default' (the shipped one) or a folder written by "
         "`policyqa train reranker`",
     )
-    batch_size: int = Field(default=32, ge=1, le=1024)
+    batch_size: int = Field(default=32, ge=1, le=1024, description="most passages embedded in one batch")
+    batch_tokens: int = Field(
+        default=2048,
+        ge=1,
+        description="most padded tokens in one passage batch: long passages go in smaller batches, so the "
+        "model's activations (and the build's memory) stay bounded",
+    )
     query_cache_size: int = Field(
         default=1024, ge=0, description="query embeddings kept in memory for repeated queries (0: off)"
     )

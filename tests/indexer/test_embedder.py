@@ -13,7 +13,7 @@ import pytest
 
 from policyqa.errors import PolicyQAError
 from policyqa.indexer.e5_model import FOLDER_NAME
-from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.embedder import Embedder, padded_batches
 from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
 from policyqa.indexer.errors import EmbeddingCacheError, ModelLoadError
 from policyqa.indexer.settings import IndexSettings
@@ -96,9 +96,33 @@ def test_misses_are_embedded_once_in_length_sorted_batches(
     vectors = fresh_embedder.embed_passages([*TEXTS, TEXTS[0]])
 
     assert [len(call) for call in recorder.calls] == [2, 2, 1]
-    lengths = [len(text) for text in recorder.texts]
-    assert lengths == sorted(lengths) and len(lengths) == len(TEXTS)
+    tokens = fresh_embedder.count_tokens(recorder.texts)
+    assert tokens == sorted(tokens) and len(tokens) == len(TEXTS)
     assert np.array_equal(vectors[0], vectors[-1])
+
+
+def test_a_token_budget_puts_long_passages_in_smaller_batches(
+    fresh_embedder: Embedder, recorder: EncodeRecorder
+) -> None:
+    short = [f"第{n}条 本条例自公布之日起施行。" for n in range(1, 7)]
+    long = [f"{TEXTS[3]}{n}" * 8 for n in range(4)]  # four of one token count
+    fresh_embedder.batch_size = 4
+    fresh_embedder.batch_tokens = 2 * max(fresh_embedder.count_tokens(long))
+    fresh_embedder.embed_passages([*long, *short])
+    assert [len(call) for call in recorder.calls] == [4, 2, 2, 2]  # short ones 4 at a time, long ones 2
+
+
+@pytest.mark.parametrize(
+    ("lengths", "batch_size", "batch_tokens", "expected"),
+    [
+        ([], 4, 100, []),
+        ([5, 5, 5, 5, 5], 2, 100, [(0, 2), (2, 4), (4, 5)]),
+        ([10, 20, 30, 40], 4, 60, [(0, 2), (2, 3), (3, 4)]),  # 2 × 20 ≤ 60, 3 × 30 > 60
+        ([200, 300], 8, 100, [(0, 1), (1, 2)]),  # over the budget alone: a batch of one
+    ],
+)
+def test_padded_batches(lengths, batch_size, batch_tokens, expected) -> None:
+    assert list(padded_batches(lengths, batch_size, batch_tokens)) == expected
 
 
 def test_interrupted_run_resumes_where_it_stopped(
