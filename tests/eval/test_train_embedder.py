@@ -4,6 +4,7 @@ adapter loaded back through the settings."""
 from __future__ import annotations
 
 import copy as copy_module
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -250,32 +251,24 @@ def test_the_command_refuses_a_used_out_folder_and_an_empty_resume(trained, tiny
     assert "nothing to resume" in capsys.readouterr().err
 
 
-def test_a_second_round_mines_with_the_adapter_and_continues_it(trained, questions, base_settings, tmp_path):
+def test_a_second_round_mines_with_the_adapter_and_continues_it(trained, base_settings, tmp_path):
     """An index built with the first adapter is mined with it (no mismatch), and ``from_adapter`` continues
     that adapter: at a vanishing learning rate the second adapter is the first (a fresh LoRA would be the
     bare base), with the first's LoRA shape whatever ``lora_rank`` says."""
     first, _result = trained
-    path, split = questions
     settings = base_settings.model_copy(update={"adapter": str(first.out)})
     adapted = Embedder.from_settings(settings, progress=False)
     index_dir = tmp_path / "adapted-index"
     (tmp_path / "corpus").mkdir()
     build_index([_write_corpus(tmp_path / "corpus")], index_dir, settings, embedder=adapted, progress=False)
-    config = TrainConfig(
-        queries=path,
+    config = dataclasses.replace(
+        first,
         index_dir=index_dir,
         out=tmp_path / "second",
-        split_file=split,
-        epochs=1,
-        batch_size=2,
         learning_rate=1e-12,
-        negatives=2,
         max_steps=2,
-        seed=7,
         lora_rank=16,
-        max_passage_tokens=64,
         from_adapter=first.out,
-        progress=False,
     )
     train_embedder(config, settings)
     second = json.loads((config.out / ADAPTER_MARKER).read_text(encoding="utf-8"))
