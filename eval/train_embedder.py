@@ -64,6 +64,7 @@ from policyqa.indexer.model_loading import (
     adapted_model_id,
     adapter_fingerprint,
     adapter_folder,
+    read_adapter_marker,
 )
 from policyqa.indexer.settings import NO_ADAPTER, IndexSettings
 
@@ -251,6 +252,7 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
     started = time.perf_counter()
     checkpoints = config.out / CHECKPOINTS
     check_out(config.out, config.resume)
+    start_adapter = _start_adapter(config, settings)  # a bad --from-adapter stops before minutes of mining
     split = load_split(config.split_file)
     queries = load_queries(config.queries)
     train_queries, validation_queries = select(queries, split, "train"), select(queries, split, "validation")
@@ -285,7 +287,7 @@ def train_embedder(config: TrainConfig, settings: IndexSettings) -> TrainResult:
         progress=config.progress,
     )
     model = embedder.model
-    _add_lora(model, config, embedder.model_id, settings)
+    _add_lora(model, config, embedder.model_id, start_adapter)
     base_metrics = _base_metrics(evaluator, model, checkpoints, config.resume)
     start = "base model" if config.from_adapter is None else f"adapter {config.from_adapter}"
     print(f"{start}, {elapsed(started)}: {metrics_line(base_metrics)}", flush=True)
@@ -342,17 +344,25 @@ def _mining_index(
     return index, False
 
 
-def _add_lora(model, config: TrainConfig, base_model_id: str, settings: IndexSettings) -> None:
-    """Wrap the transformer in a LoRA adapter, fresh and seeded or continued from ``config.from_adapter`` (a
-    folder, or a name ``POLICYQA_ADAPTER`` takes, checked to be an adapter of this base); every base weight
-    (embeddings too) freezes."""
+def _start_adapter(config: TrainConfig, settings: IndexSettings) -> Path | None:
+    """The folder of ``config.from_adapter`` (a folder, or a name ``POLICYQA_ADAPTER`` takes), checked to be
+    a complete adapter; None for a fresh LoRA. ModelLoadError otherwise."""
+    if config.from_adapter is None:
+        return None
+    folder = adapter_folder(settings.model_copy(update={"adapter": str(config.from_adapter)}))
+    read_adapter_marker(folder)
+    return folder
+
+
+def _add_lora(model, config: TrainConfig, base_model_id: str, start_adapter: Path | None) -> None:
+    """Wrap the transformer in a LoRA adapter, fresh and seeded or continued from ``start_adapter`` (checked
+    to be an adapter of this base); every base weight (embeddings too) freezes."""
     set_seed(config.seed)
-    if config.from_adapter is not None:
+    if start_adapter is not None:
         from peft import PeftModel
 
-        folder = adapter_folder(settings.model_copy(update={"adapter": str(config.from_adapter)}))
-        adapted_model_id(base_model_id, folder)  # ModelLoadError unless a complete adapter of this base
-        model[0].model = PeftModel.from_pretrained(model[0].model, str(folder), is_trainable=True)
+        adapted_model_id(base_model_id, start_adapter)  # ModelLoadError unless an adapter of this base
+        model[0].model = PeftModel.from_pretrained(model[0].model, str(start_adapter), is_trainable=True)
         return
     lora = LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,

@@ -279,3 +279,12 @@ def test_a_second_round_mines_with_the_adapter_and_continues_it(trained, base_se
     np.testing.assert_allclose(
         second["fingerprint"]["vectors"], first_marker["fingerprint"]["vectors"], atol=1e-4
     )
+
+
+def test_the_command_refuses_a_missing_start_adapter_before_mining(tiny_index, questions, tmp_path, capsys):
+    path, split = questions
+    missing = tmp_path / "no-adapter"
+    arguments = ["train", "embedder", "--queries", str(path), "--index-dir", str(tiny_index)]
+    arguments += ["--split-file", str(split), "--out", str(tmp_path / "out"), "--from-adapter", str(missing)]
+    assert main([*arguments, "--no-progress"]) == 1
+    assert f"adapter {missing}: no such folder" in capsys.readouterr().err
