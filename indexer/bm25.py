@@ -8,7 +8,8 @@ Lucene variant, never negative). Saved as ``weights.npz`` + ``vocab.json`` + ``p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,22 +46,20 @@ class BM25Index:
         return self.weights.shape[0]
 
     @classmethod
-    def build(cls, token_lists: Sequence[Sequence[str]], params: BM25Params | None = None) -> BM25Index:
-        """Index passages given as token lists (row i of the index is ``token_lists[i]``)."""
+    def build(cls, token_lists: Iterable[Sequence[str]], params: BM25Params | None = None) -> BM25Index:
+        """Index passages given as token lists, read once (row i of the index is the i-th list): memory
+        holds one passage's tokens at a time plus two int32 per token, not the token lists."""
         params = params or BM25Params()
         vocabulary: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        for row, tokens in enumerate(token_lists):
-            cols.extend(vocabulary.setdefault(token, len(vocabulary)) for token in tokens)
-            rows.extend([row] * len(tokens))
-        shape = (len(token_lists), len(vocabulary))
+        columns = array("i")  # the term of every token, passage after passage
+        lengths = array("i")  # tokens per passage
+        for tokens in token_lists:
+            columns.extend(vocabulary.setdefault(token, len(vocabulary)) for token in tokens)
+            lengths.append(len(tokens))
+        rows = np.repeat(np.arange(len(lengths), dtype=np.int32), np.frombuffer(lengths, dtype=np.int32))
         counts = sparse.coo_array(
-            (
-                np.ones(len(rows), dtype=np.float32),
-                (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
-            ),
-            shape=shape,
+            (np.ones(len(rows), dtype=np.float32), (rows, np.frombuffer(columns, dtype=np.int32))),
+            shape=(len(lengths), len(vocabulary)),
         ).tocsr()  # duplicate (row, term) entries are summed: term frequencies
         return cls(_bm25_weights(counts, params), vocabulary, params)
 

@@ -61,30 +61,33 @@ def build_index(
     started = time.perf_counter()
     files = list(iter_document_files([Path(path) for path in paths]))
     skipped: list[dict] = []
-    documents: dict[str, ParsedDocument] = {}
-    with ParseWorker(settings.parse_limits) as worker:
-        for path in tqdm(files, desc="parsing", unit="file", disable=not progress):
-            parsed = _parse_or_skip(path, worker.parse, skipped)
-            if parsed is None:
-                continue
-            first = documents.setdefault(parsed.document.id, parsed)
-            if first is not parsed:
-                _skip(path, f"same document as {first.document.source} (id {parsed.document.id})", skipped)
-    if not documents:
-        raise NothingToIndexError(
-            f"no document could be indexed from {', '.join(map(str, paths))} "
-            f"({len(files)} files, {len(skipped)} skipped); the index in force is unchanged"
-        )
-    embedder = embedder or Embedder.from_settings(settings, progress=progress)
     tokenizer = Tokenizer(bigrams=settings.bm25_bigrams)
     index_dir = Path(index_dir)
     with _writing(index_dir), store.writer_lock(index_dir):
         version = store.new_version(index_dir)
         try:
             store.create_database(version)
-            with closing(store.connect(version)) as connection, connection:
-                for parsed in tqdm(documents.values(), desc="passages", unit="doc", disable=not progress):
+            with (
+                closing(store.connect(version)) as connection,
+                connection,
+                ParseWorker(settings.parse_limits) as worker,
+            ):
+                indexed: dict[str, Path] = {}  # document id → its file: documents are written one by one
+                for path in tqdm(files, desc="parsing", unit="file", disable=not progress):
+                    parsed = _parse_or_skip(path, worker.parse, skipped)
+                    if parsed is None:
+                        continue
+                    if (first := indexed.get(parsed.document.id)) is not None:
+                        _skip(path, f"same document as {first} (id {parsed.document.id})", skipped)
+                        continue
+                    indexed[parsed.document.id] = path
+                    embedder = embedder or Embedder.from_settings(settings, progress=progress)
                     _insert(connection, parsed, embedder, tokenizer)
+            if not indexed:
+                raise NothingToIndexError(
+                    f"no document could be indexed from {', '.join(map(str, paths))} "
+                    f"({len(files)} files, {len(skipped)} skipped); the index in force is unchanged"
+                )
             manifest = _finish_version(
                 version,
                 embedder=embedder,
@@ -292,8 +295,8 @@ def _vectors_by_text(version: Path) -> dict[str, np.ndarray]:
     """Passage text → stored vector of a version (what an update can reuse without embedding)."""
     vectors = np.load(version / store.VECTORS)
     with closing(store.connect(version)) as connection:
-        passages = store.read_passages(connection)
-    return {passage.text: vectors[row] for row, passage in enumerate(passages)}
+        passages = store.read_passage_texts(connection)
+    return {text: vectors[row] for row, (_, text) in enumerate(passages)}
 
 
 def _finish_version(
@@ -310,16 +313,17 @@ def _finish_version(
     started: float,
     model: tuple[str, int, int, str] | None = None,
 ) -> dict:
-    """Embed what is new, write vectors, BM25 and FAISS files and the manifest of a version folder."""
+    """Write BM25 (tokens streamed from the database), then embed what is new, write the vectors and the
+    FAISS files and the manifest of a version folder. Each step frees what it held before the next: the
+    peak is the model with one batch, or BM25's two int32 per token, not their sum."""
     with closing(store.connect(version)) as connection:
-        passages = store.read_passages(connection)
         counts = {
             table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("documents", "clauses")
         }
-    missing = list(
-        dict.fromkeys(passage.text for passage in passages if passage.text not in previous_vectors)
-    )
+        BM25Index.build(store.iter_passage_tokens(connection), bm25_params).save(version / "bm25")
+        passages = store.read_passage_texts(connection)
+    missing = list(dict.fromkeys(text for _, text in passages if text not in previous_vectors))
     if missing and embedder is None:
         raise RuntimeError("passages without stored vectors need an embedder")
     model_id, dimension, max_tokens, backend = model or (
@@ -331,14 +335,13 @@ def _finish_version(
     if missing:
         backend = embedder.encoder.backend
     embedded = dict(zip(missing, embedder.embed_passages(missing), strict=True)) if missing else {}
-    vectors = np.array(
-        [previous_vectors.get(passage.text, embedded.get(passage.text)) for passage in passages],
-        dtype=np.float32,
-    ).reshape(len(passages), dimension)
+    vectors = np.empty((len(passages), dimension), dtype=np.float32)
+    for row, (_, text) in enumerate(passages):
+        vectors[row] = previous_vectors[text] if text in previous_vectors else embedded[text]
+    del embedded
     check_vectors(vectors)
     np.save(version / store.VECTORS, vectors)
-    BM25Index.build([passage.tokens for passage in passages], bm25_params).save(version / "bm25")
-    passage_ids = np.array([passage.id for passage in passages], dtype=np.int64)
+    passage_ids = np.array([passage_id for passage_id, _ in passages], dtype=np.int64)
     dense = build_vector_store(vector_store, vectors, passage_ids, ann)
     dense.save(version / "dense")
     manifest = {

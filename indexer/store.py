@@ -402,6 +402,18 @@ def read_passages(connection: sqlite3.Connection) -> list[StoredPassage]:
     return [StoredPassage(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
 
 
+def read_passage_texts(connection: sqlite3.Connection) -> list[tuple[int, str]]:
+    """``(passage id, text)`` of every passage, ordered by id (a build's embedding input, without the
+    tokens that would take most of a corpus's memory)."""
+    return list(connection.execute("SELECT id, text FROM passages ORDER BY id"))
+
+
+def iter_passage_tokens(connection: sqlite3.Connection) -> Iterator[list[str]]:
+    """The BM25 tokens of every passage, ordered by id, one passage at a time."""
+    for (tokens_json,) in connection.execute("SELECT tokens_json FROM passages ORDER BY id"):
+        yield json.loads(tokens_json)
+
+
 def read_passage_clauses(connection: sqlite3.Connection) -> list[tuple[int, str]]:
     """``(passage id, clause id)`` of every passage, ordered by passage id."""
     return list(connection.execute("SELECT id, clause_id FROM passages ORDER BY id"))

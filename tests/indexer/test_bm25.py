@@ -43,6 +43,14 @@ def test_scores_match_reference(corpus: list[list[str]], k1: float, b: float) ->
         np.testing.assert_allclose(index.scores(query), reference_scores(corpus, query, k1, b), rtol=1e-5)
 
 
+def test_build_reads_token_lists_once(corpus: list[list[str]]) -> None:
+    """A build streams passages (a generator, as a full build reads them from SQLite) with the same result."""
+    streamed = BM25Index.build((list(tokens) for tokens in corpus), BM25Params(k1=1.1, b=0.6))
+    assert streamed.size == len(corpus)
+    query = ["孵化器", "扶持", "扶持"]
+    np.testing.assert_allclose(streamed.scores(query), reference_scores(corpus, query, 1.1, 0.6), rtol=1e-5)
+
+
 def test_unknown_terms_score_zero(corpus: list[list[str]]) -> None:
     index = BM25Index.build(corpus)
     assert not index.scores(["没有的词"]).any()
