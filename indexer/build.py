@@ -323,8 +323,8 @@ def _finish_version(
         }
         BM25Index.build(store.iter_passage_tokens(connection), bm25_params).save(version / "bm25")
         passages = store.read_passage_texts(connection)
-    missing = list(dict.fromkeys(text for _, text in passages if text not in previous_vectors))
-    if missing and embedder is None:
+    new_texts = [text for _, text in passages if text not in previous_vectors]
+    if new_texts and embedder is None:
         raise RuntimeError("passages without stored vectors need an embedder")
     model_id, dimension, max_tokens, backend = model or (
         embedder.model_id,
@@ -332,13 +332,15 @@ def _finish_version(
         embedder.max_tokens,
         embedder.encoder.backend,
     )
-    if missing:
+    if new_texts:
         backend = embedder.encoder.backend
-    embedded = dict(zip(missing, embedder.embed_passages(missing), strict=True)) if missing else {}
-    vectors = np.empty((len(passages), dimension), dtype=np.float32)
-    for row, (_, text) in enumerate(passages):
-        vectors[row] = previous_vectors[text] if text in previous_vectors else embedded[text]
-    del embedded
+    if new_texts and len(new_texts) == len(passages):  # nothing to reuse: the embeddings are the vectors
+        vectors = embedder.embed_passages(new_texts)
+    else:
+        embedded = iter(embedder.embed_passages(new_texts) if new_texts else ())
+        vectors = np.empty((len(passages), dimension), dtype=np.float32)
+        for row, (_, text) in enumerate(passages):
+            vectors[row] = previous_vectors[text] if text in previous_vectors else next(embedded)
     check_vectors(vectors)
     np.save(version / store.VECTORS, vectors)
     passage_ids = np.array([passage_id for passage_id, _ in passages], dtype=np.int64)
@@ -360,7 +362,7 @@ def _finish_version(
         "documents": counts["documents"],
         "clauses": counts["clauses"],
         "passages": len(passages),
-        "embedded": len(missing),
+        "embedded": len(set(new_texts)),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
         "version": version.name,

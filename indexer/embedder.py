@@ -118,15 +118,21 @@ class Embedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt.
 
-        Cached vectors are reused; the misses are embedded in batches of similar token counts (at most
-        ``batch_size`` passages and ``batch_tokens`` padded tokens), each written to the cache as soon as it
-        is done, so an interrupted run resumes where it stopped.
+        Cached vectors are reused; the misses (each distinct text once) are embedded in batches of similar
+        token counts (at most ``batch_size`` passages and ``batch_tokens`` padded tokens), each written to the
+        cache as soon as it is done, so an interrupted run resumes where it stopped. Each vector is written
+        straight into the returned array, which is all the memory the vectors take.
         """
-        keys = [cache_key(self.model_id, self.passage_prompt, text) for text in texts]
-        vectors = self.cache.get_many(keys, self.dimension)
-        misses = {key: text for key, text in zip(keys, texts, strict=True) if key not in vectors}
-        tokens = dict(zip(misses, self.count_tokens(list(misses.values())), strict=True))
-        order = sorted(misses, key=tokens.__getitem__)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        rows: dict[bytes, list[int]] = {}  # each distinct text's key → its rows
+        for row, text in enumerate(texts):
+            rows.setdefault(cache_key(self.model_id, self.passage_prompt, text), []).append(row)
+        for key, vector in self.cache.get_many(list(rows), self.dimension).items():
+            vectors[rows.pop(key)] = vector
+        tokens = dict(
+            zip(rows, self.count_tokens([texts[positions[0]] for positions in rows.values()]), strict=True)
+        )
+        order = sorted(rows, key=tokens.__getitem__)
         with tqdm(
             total=len(order), desc="embedding", unit="passage", disable=not (self.progress and order)
         ) as bar:
@@ -134,13 +140,12 @@ class Embedder:
                 [tokens[key] for key in order], self.batch_size, self.batch_tokens
             ):
                 batch_keys = order[start:end]
-                batch = self._encode([misses[key] for key in batch_keys], self.passage_prompt)
+                batch = self._encode([texts[rows[key][0]] for key in batch_keys], self.passage_prompt)
                 self.cache.put_many(batch_keys, batch)
-                vectors.update(zip(batch_keys, batch, strict=True))
+                for key, vector in zip(batch_keys, batch, strict=True):
+                    vectors[rows[key]] = vector
                 bar.update(len(batch_keys))
-        if not keys:
-            return np.empty((0, self.dimension), np.float32)
-        return np.stack([vectors[key] for key in keys])
+        return vectors
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return self.encoder.encode(texts, prompt)
