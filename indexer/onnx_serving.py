@@ -13,7 +13,6 @@ texts; any other model runs through sentence-transformers as before.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -78,7 +77,6 @@ class ServingEncoder:
         self.max_tokens = spec.max_tokens
         self.path = model_file
         self.session = session(model_file, inference_threads())
-        self.tokenizer_file = tokenizer_file
         self._tokenizer = read_tokenizer(tokenizer_file)
         self._tokenizer.enable_truncation(spec.max_tokens)
         self._tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=spec.pad_token)
@@ -113,17 +111,14 @@ class ServingEncoder:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text, without prompt and special tokens."""
-        encodings = self._counter.encode_batch(texts, add_special_tokens=False)
-        return [len(encoding.ids) for encoding in encodings]
-
-    @functools.cached_property
-    def _counter(self) -> Tokenizer:
-        """The tokenizer without truncation or padding (for index builds: a server never needs it)."""
-        counter = read_tokenizer(self.tokenizer_file)
-        counter.no_truncation()
-        counter.no_padding()
-        return counter
+        """Tokens per text, without prompt and special tokens: what the inference tokenizer cuts off at its
+        limit comes back as overflowing pieces, so the count is exact past the limit too (a second,
+        untruncated tokenizer held ~300 MB more during index builds)."""
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [
+            sum(sum(piece.attention_mask) for piece in (encoding, *encoding.overflowing))
+            for encoding in encodings
+        ]
 
 
 def export_folder(model_cache_dir: Path, model_id: str) -> Path:

@@ -78,7 +78,7 @@ def test_an_export_runs_without_torch_as_sentence_transformers_runs_it(
     from, on texts the export was not checked on (long ones truncated at the model's limit)."""
     encoder = load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, backend)
     assert isinstance(encoder, ServingEncoder)
-    long_text = "第一百二十三条　违反本法规定的，责令改正。" * 60  # beyond 512 tokens
+    long_text = "第一百二十三条　违反本法规定的，责令改正。" * 120  # ~1,800 tokens: three times the limit
     texts = [*OTHER_TEXTS, long_text]
     expected = TorchEncoder(embedder.model).encode(texts, embedder.query_prompt)
     cosines = np.sum(encoder.encode(texts, embedder.query_prompt) * expected, axis=1)
