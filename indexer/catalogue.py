@@ -74,6 +74,19 @@ class Catalogue:
             raise UnknownIdError(f"no document with id {document_id!r}")
         return document
 
+    def clause_rows(self, clause_ids: Sequence[str]) -> np.ndarray:
+        """The rows of clauses (their positions in :meth:`clauses`); UnknownIdError for an unknown id."""
+        try:
+            return np.fromiter(
+                (self._clause_row[clause_id] for clause_id in clause_ids), np.int64, len(clause_ids)
+            )
+        except KeyError as error:
+            raise UnknownIdError(f"no clause with id {error.args[0]!r}") from None
+
+    def clauses(self) -> Sequence[Clause]:
+        """Every clause, by row (read-only)."""
+        return tuple(self._clauses)
+
     def documents(self) -> list[Document]:
         """Every document, in the order they were indexed."""
         return list(self._document_list)

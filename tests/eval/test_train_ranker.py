@@ -204,6 +204,26 @@ def test_each_candidate_knows_where_it_stands_in_its_document(tiny_index, index_
     assert column["bm25_rank_log"].tolist() == pytest.approx([np.log(400)] * 2)  # found by no retriever
 
 
+def test_each_candidate_knows_how_its_document_fares_among_the_candidates(
+    tiny_index, index_settings, embedder
+):
+    catalogue = PolicyIndex.load(tiny_index, index_settings, embedder=embedder).catalogue
+    grants = next(document for document in catalogue.documents() if document.title.startswith("科技型"))
+    flood = next(document for document in catalogue.documents() if document.title.startswith("南京市"))
+    first, second, *_ = catalogue.clauses_of(grants.id)
+    notice = catalogue.clauses_of(flood.id)[0]
+    ranking = [(first.id, 1.0), (notice.id, 0.8), (second.id, 0.5)]
+    dense = [(second.id, 0.9), (first.id, 0.7)]  # the notice was not found by the dense retriever
+    rows = candidate_features(ranking, {"dense": dense, "bm25": [(notice.id, 12.0)]}, catalogue, 300)
+    column = {name: rows[:, FEATURES.index(name)] for name in FEATURES}
+    assert column["document_top50_log"].tolist() == pytest.approx(np.log1p([2, 1, 2]).tolist())
+    assert column["document_best_rank_log"].tolist() == pytest.approx(np.log([1, 2, 1]).tolist())
+    assert column["document_dense_gap"].tolist() == pytest.approx([0.0, 0.69 - 0.9, 0.0])  # lowest less 0.01
+    assert column["dense_rank_log"].tolist() == pytest.approx(np.log([2, 400, 1]).tolist())
+    assert column["bm25_share"].tolist() == pytest.approx([0.0, 1.0, 0.0])
+    assert column["fused_gap"].tolist() == pytest.approx([0.0, -0.2, -0.5])
+
+
 def test_reorder_articles_keeps_other_clauses_in_place() -> None:
     ranking = [("a", 3.0), ("notice", 2.5), ("b", 2.0), ("c", 1.0)]
     reordered = reorder_articles(ranking, [0.1, 9.0, 0.5, 0.9], [True, False, True, True])
