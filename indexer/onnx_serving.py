@@ -36,6 +36,7 @@ TOKENIZER_FILE = "tokenizer.json"
 MODEL_FILES: dict[Backend, tuple[str, str]] = {"onnx": (FP32_FILE, ""), "onnx-int8": (INT8_FILE, INT8_SUFFIX)}
 MIN_COSINE: dict[Backend, float] = {"onnx": 0.9999, "onnx-int8": 0.99}  # to torch, per check text
 SERVING_KEY = "serving"  # the marker's entry holding a ServingSpec
+COUNT_BATCH = 512  # texts per tokenizer call when counting tokens (each call's padding is bounded by it)
 Pooling = Literal["mean", "cls"]
 POOLINGS: tuple[Pooling, ...] = ("mean", "cls")
 
@@ -113,11 +114,14 @@ class ServingEncoder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, without prompt and special tokens: what the inference tokenizer cuts off at its
         limit comes back as overflowing pieces, so the count is exact past the limit too (a second,
-        untruncated tokenizer held ~300 MB more during index builds)."""
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        untruncated tokenizer held ~300 MB more during index builds). Texts are encoded ``COUNT_BATCH`` at a
+        time: the tokenizer pads a batch to its longest, so a whole corpus at once would take gigabytes."""
         return [
             sum(sum(piece.attention_mask) for piece in (encoding, *encoding.overflowing))
-            for encoding in encodings
+            for start in range(0, len(texts), COUNT_BATCH)
+            for encoding in self._tokenizer.encode_batch(
+                texts[start : start + COUNT_BATCH], add_special_tokens=False
+            )
         ]
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyqa.indexer import PolicyIndex, build_index
+from policyqa.indexer import PolicyIndex, build_index, onnx_serving
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.embedding_cache import EmbeddingCache
 from policyqa.indexer.encoders import TorchEncoder, count_model_tokens
 from policyqa.indexer.errors import ConfigurationError, IndexMismatchError, ModelLoadError
+from policyqa.indexer.learned_ranker import RANKER_DIR, load_ranker
 from policyqa.indexer.onnx_encoder import CHECK_TEXTS, OnnxEncoder
 from policyqa.indexer.onnx_serving import (
     FP32_FILE,
@@ -28,6 +29,7 @@ from policyqa.indexer.onnx_serving import (
     export_folder,
     load_serving_encoder,
 )
+from policyqa.indexer.relevance import load_relevance_model, model_file
 from policyqa.indexer.settings import IndexSettings, load_settings
 
 # Sentences the export was not checked on: a question, a clause, traditional characters, a 文号.
@@ -200,6 +202,31 @@ def test_int8_vectors_have_their_own_model_id(
     torch_embedder = Embedder.from_settings(index_settings.model_copy(update={"backend": "torch"}))
     assert onnx_embedder.model_id == torch_embedder.model_id  # interchangeable with torch's vectors
     assert int8_embedder.model_id == f"{torch_embedder.model_id}+int8"
+
+
+def test_token_counts_are_the_same_in_bounded_tokenizer_calls(
+    index_settings: IndexSettings,
+    embedder: Embedder,
+    onnx_embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A corpus is counted a few texts per tokenizer call (each call pads to its longest)."""
+    encoder = load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, "onnx")
+    assert isinstance(encoder, ServingEncoder)
+    texts = [*OTHER_TEXTS, "第一百二十三条　违反本法规定的，责令改正。" * 60, ""]
+    monkeypatch.setattr(onnx_serving, "COUNT_BATCH", 2)
+    assert encoder.count_tokens(texts) == [encoder.count_tokens([text])[0] for text in texts]
+    assert encoder.count_tokens(texts) == count_model_tokens(embedder.model, texts)
+
+
+def test_int8_vectors_of_the_default_model_have_their_shipped_ranker_and_relevance_model(
+    int8_embedder: Embedder,
+) -> None:
+    """`POLICYQA_BACKEND=onnx-int8` searches as the default backend does: learned ranker, relevance."""
+    model_id = int8_embedder.model_id
+    assert load_ranker(model_file(model_id, RANKER_DIR)).model_id == model_id
+    relevance = load_relevance_model(model_id)
+    assert relevance is not None and relevance.model_id == model_id
 
 
 def test_the_export_is_made_once_and_remade_when_damaged(
