@@ -25,6 +25,7 @@ from policyqa.indexer.onnx_serving import (
     MIN_COSINE,
     SERVING_KEY,
     TOKENIZER_FILE,
+    WEIGHTS_FILE,
     ServingEncoder,
     export_folder,
     load_serving_encoder,
@@ -241,10 +242,12 @@ def test_the_export_is_made_once_and_remade_when_damaged(
     OnnxEncoder.load(model, model_id, index_settings)
     assert (folder / FP32_FILE).stat().st_mtime_ns == written  # reused, not exported again
 
-    with (folder / FP32_FILE).open("r+b") as handle:
+    weights = WEIGHTS_FILE.format(model=FP32_FILE)
+    assert marker["files"][weights] > 100 * marker["files"][FP32_FILE]  # the weights are kept apart
+    with (folder / weights).open("r+b") as handle:
         handle.truncate(1000)
     remade = OnnxEncoder.load(model, model_id, index_settings)
-    assert (folder / FP32_FILE).stat().st_size == marker["files"][FP32_FILE]
+    assert (folder / weights).stat().st_size == marker["files"][weights]
     expected = TorchEncoder(model).encode(["第一条"], "")[0]
     assert float(remade.encode(["第一条"], "")[0] @ expected) >= MIN_COSINE["onnx"]
 
