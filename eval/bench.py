@@ -24,7 +24,7 @@ from policyqa.eval.files import directory_size
 from policyqa.eval.metrics import percentile
 from policyqa.eval.peer import peer_lines, run_txtai, txtai_version
 from policyqa.eval.queries import load_queries
-from policyqa.eval.timing import in_fresh_process, peak_rss_mib, timed_searches
+from policyqa.eval.timing import in_fresh_process, peak_rss_mib, process_tree_memory, timed_searches
 from policyqa.indexer import SEARCH_MODES, Embedder, IndexSettings, PolicyIndex, build_index
 from policyqa.indexer.cross_encoder import CrossEncoderReranker
 from policyqa.indexer.encoders import inference_threads, set_inference_threads
@@ -49,6 +49,7 @@ class BenchConfig:
     queries: Path
     modes: tuple[str, ...]
     concurrency: int = 16
+    workers: int = 1  # server processes of the HTTP benchmark (policyqa serve --workers)
     duration: float = 10.0
     http: bool = True
     fresh_cache: bool = False  # build with an empty embedding cache (honest throughput)
@@ -280,13 +281,16 @@ def _http_bench(index_dir: Path, questions: list[str], config: BenchConfig) -> d
         ) from None
     results: dict[str, dict] = {}
     for key, cache_size in (("http", 0), ("http_cached", len(questions))):
-        with running_server(index_dir, settings={"POLICYQA_QUERY_CACHE_SIZE": str(cache_size)}) as base_url:
+        settings = {"POLICYQA_QUERY_CACHE_SIZE": str(cache_size), "POLICYQA_WORKERS": str(config.workers)}
+        with running_server(index_dir, settings=settings) as (base_url, process):
             results[key] = {
                 endpoint: load_test(
                     base_url, endpoint, questions, concurrency=config.concurrency, duration=config.duration
                 ).as_dict()
                 for endpoint in ENDPOINTS
             }
+            if key == "http":
+                results["server_memory"] = {"workers": config.workers, **process_tree_memory(process.pid)}
     return results
 
 
@@ -343,7 +347,12 @@ def bench_table(result: dict) -> str:
     if "milvus" in result:
         lines += milvus_lines(result["milvus"], result["query"])
     if "http" in result:
+        memory = result["server_memory"]
         lines += [
+            "",
+            f"Server: {memory['workers']} worker(s), {memory['processes']} processes after the load below: "
+            f"RSS {memory['rss_mib']:,.0f} MiB summed (shared pages counted in each), PSS "
+            f"{memory['pss_mib']:,.0f} MiB (what they cost together)",
             "",
             "| HTTP endpoint | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -85,6 +85,9 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", default="all", help="bm25, dense, hybrid or all (default)")
     parser.add_argument("--concurrency", type=_positive_int, default=16, help="concurrent HTTP clients")
     parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="server processes for the HTTP load (default 1)"
+    )
+    parser.add_argument(
         "--duration", type=_positive_float, default=10.0, help="seconds of HTTP load per endpoint"
     )
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP load test")
@@ -344,6 +347,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         queries=args.queries,
         modes=resolve_modes(args.mode),
         concurrency=args.concurrency,
+        workers=args.workers,
         duration=args.duration,
         http=not args.no_http,
         fresh_cache=args.fresh_cache,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -47,14 +48,14 @@ class LoadResult:
 
 def running_server(
     index_dir: Path, *, startup_timeout: float = 600.0, settings: Mapping[str, str] | None = None
-) -> AbstractContextManager[str]:
+) -> AbstractContextManager[tuple[str, subprocess.Popen]]:
     """``policyqa serve --index-dir … --port <free>`` in a subprocess (with ``settings``, e.g.
     ``{"POLICYQA_QUERY_CACHE_SIZE": "0"}``, added to the environment), as a context manager that yields its
-    URL once ready and stops it on exit (see :func:`policyqa.eval.server.running_server`)."""
+    URL and process once ready and stops it on exit (see :func:`policyqa.eval.server.running_process`)."""
     port = server.free_port()
     command = server.policyqa_command("serve", "--index-dir", str(index_dir), port=port)
     env = {**os.environ, **settings} if settings else None
-    return server.running_server(command, port=port, env=env, startup_timeout=startup_timeout)
+    return server.running_process(command, port=port, env=env, startup_timeout=startup_timeout)
 
 
 def load_test(

@@ -50,6 +50,24 @@ def running_server(
     """Run ``command`` (a server that listens on loopback ``port``) and yield its base URL once
     ``ready_path`` answers 200; stop it afterwards. Its output goes to ``log`` (or a temporary file);
     EvalError, with the output's tail, if it exits or is not ready within ``startup_timeout`` seconds."""
+    with running_process(
+        command, port=port, env=env, cwd=cwd, log=log, ready_path=ready_path, startup_timeout=startup_timeout
+    ) as (base_url, _process):
+        yield base_url
+
+
+@contextlib.contextmanager
+def running_process(
+    command: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    log: Path | None = None,
+    ready_path: str = "/ready",
+    startup_timeout: float = 600.0,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`running_server` yielding the server's process too (to measure it)."""
     base_url = f"http://{LOOPBACK}:{port}"
     with open(log, "w+b") if log else tempfile.TemporaryFile() as out:
         environment = dict(env) if env is not None else None
@@ -58,7 +76,7 @@ def running_server(
         )
         try:
             wait_until_ready(process, base_url + ready_path, startup_timeout, out)
-            yield base_url
+            yield base_url, process
         finally:
             stop(process)
 

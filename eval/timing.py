@@ -23,6 +23,25 @@ def peak_rss_mib() -> float:
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
+def process_tree_memory(pid: int) -> dict:
+    """Memory of process ``pid`` and its descendants (a server's master and workers), from /proc's
+    smaps_rollup: ``rss_mib`` counts a page shared by two processes twice, ``pss_mib`` (proportional set
+    size) charges each process its share of it, so the PSS sum is what the tree costs the machine."""
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pending += [int(child) for child in (task / "children").read_text().split()]
+    totals = {"Rss": 0, "Pss": 0}
+    for current in pids:
+        for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+            key = line.split(":")[0]
+            if key in totals:
+                totals[key] += int(line.split()[1])  # kB
+    return {"processes": len(pids), "rss_mib": totals["Rss"] / 1024, "pss_mib": totals["Pss"] / 1024}
+
+
 def in_fresh_process(function: Callable[..., dict], *args: object) -> dict:
     """``function(*args)`` in a freshly spawned interpreter: what this process holds does not count."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:

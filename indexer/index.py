@@ -83,8 +83,8 @@ class PolicyIndex:
         changed: Callable[[], bool] | None = None,
     ):
         """``retrievers`` are the store's (BM25 and dense), ``vector_store`` what the relevance features
-        search by passage id; ``changed`` tells whether the store was written since this was loaded (a
-        shared Milvus collection; a folder index is only changed through its own writers)."""
+        search by passage id; ``changed`` tells whether the store was written since this was loaded (by
+        another process: a second server worker, ``policyqa index``, a replica sharing Milvus)."""
         self.manifest = manifest
         self.settings = settings
         self.embedder = embedder
@@ -167,6 +167,7 @@ class PolicyIndex:
             catalogue=catalogue,
             retrievers=[BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
             vector_store=vector_store,
+            changed=_superseded(version),
         )
 
     def with_settings(
@@ -296,6 +297,12 @@ def read_catalogue(version: Path) -> Catalogue:
             store.read_passage_clauses(connection),
             store.read_references(connection),
         )
+
+
+def _superseded(version: Path) -> Callable[[], bool]:
+    """Whether another version of the folder has been put in force since ``version`` (a pointer read)."""
+    index_dir, name = version.parent.parent, version.name
+    return lambda: store.version_in_force(index_dir) not in (None, name)
 
 
 def _raise_unless_swapped(index_dir: Path, version: Path, error: Exception) -> None:

@@ -102,16 +102,21 @@ CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 def current_version(index_dir: Path) -> Path:
     """The folder of the version in force; IndexNotFoundError (with a hint) when there is none."""
-    pointer = index_dir / _CURRENT
-    try:
-        version = index_dir / _VERSIONS / pointer.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        version = None
+    name = version_in_force(index_dir)
+    version = index_dir / _VERSIONS / name if name is not None else None
     if version is None or not (version / MANIFEST).is_file():
         raise IndexNotFoundError(
             f"no index at {index_dir}; build one with `policyqa index PATH --index-dir {index_dir}`"
         )
     return version
+
+
+def version_in_force(index_dir: Path) -> str | None:
+    """The name of the version in force as its pointer says (a few microseconds), None without one."""
+    try:
+        return (index_dir / _CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
 
 
 def new_version(index_dir: Path) -> Path:

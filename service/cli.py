@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", help="interface to bind (default: POLICYQA_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default: POLICYQA_PORT or 8000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing one loaded index (default: POLICYQA_WORKERS or 1)",
+    )
     add_store_arguments(parser)
     parser.set_defaults(func=run_serve)
 
@@ -118,7 +123,11 @@ def run_serve(args: argparse.Namespace) -> int:
     from policyqa.service.app import create_app
 
     settings = load_settings(
-        index_dir=args.index_dir, host=args.host, port=args.port, **store_overrides(args)
+        index_dir=args.index_dir,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        **store_overrides(args),
     )
     # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port
     # is reported at once and no other process can take it in between.
@@ -132,6 +141,10 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"policyqa: serving {index_dir} on http://{settings.host}:{settings.port}", flush=True)
         log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
         app = create_app(settings, embedder=embedder)
+        if settings.workers > 1:
+            from policyqa.service.workers import serve_workers
+
+            return serve_workers(app, app.state.service, sock, settings.workers, log_level)
         # access lines come from the app (policyqa.access, with the request id), not from uvicorn
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level=log_level, access_log=False

@@ -4,10 +4,10 @@ Readers take ``live.current`` once per request and keep using that object; write
 lock) update the index folder, load the new version with the same embedder and then swap the
 reference, so reads never wait for a write and never see a half-updated index.
 
-With the Milvus store another replica may write the shared collection: when the index in force reports
-itself ``changed``, the first request to see it reloads (the others keep answering from the old one
-meanwhile), so an upload through one replica is searchable through every other within a fraction of a
-second.
+Another process may write the index too (a second worker of ``policyqa serve --workers``, ``policyqa
+index``, a replica sharing a Milvus collection): when the index in force reports itself ``changed``, the
+first request to see it reloads (the others keep answering from the old one meanwhile), so an upload
+through one worker or replica is searchable through every other once that reload is done.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class LiveIndex:
         """The index to answer the current request from (reloaded first when another replica wrote the
         shared store since it was loaded, unless another request is reloading it already)."""
         index = self._index
-        if index.changed() and self._refresh_lock.acquire(blocking=False):
+        # a write of this process swaps in its own version: no second load while it does
+        if index.changed() and not self._write_lock.locked() and self._refresh_lock.acquire(blocking=False):
             try:
                 if self._index is index:
                     self._swap(index.embedder)

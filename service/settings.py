@@ -44,6 +44,12 @@ class ServiceSettings(IndexSettings):
         description="threads per inference (ONNX Runtime, torch, FAISS); the server gets its parallelism "
         "from concurrent requests",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="server processes sharing one loaded index (each takes max_concurrent_requests)",
+    )
     # Two cores: four requests computing at once keep both busy (one inference thread each) while each waits
     # on Python work; the rest queue on the event loop, where they hold no worker thread.
     max_concurrent_requests: int = Field(

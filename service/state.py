@@ -65,7 +65,10 @@ class ServiceState:
         return tuple(dict.fromkeys(names))
 
     def load(self) -> None:
-        """Load the index (and the model) once; a failure is kept as the not-ready reason."""
+        """Load the index (and the model) once; a failure is kept as the not-ready reason. Nothing to do
+        when it is loaded already (``policyqa serve --workers`` loads it before the workers start)."""
+        if self._live is not None:
+            return
         index_dir = self.settings.resolved_index_dir
         started = time.perf_counter()
         set_inference_threads(self.settings.torch_threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 
 from policyqa.service.deps import StateDep
@@ -28,4 +30,5 @@ async def ready(state: StateDep) -> Ready:
         clauses=int(manifest["clauses"]),
         model=index.embedder.model_id,
         built_at=manifest.get("built_at"),
+        pid=os.getpid(),
     )

@@ -216,11 +216,14 @@ def test_add_replace_and_remove(
 ) -> None:
     before = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
     heat = parse_text(HEAT_NOTICE, "heat.txt")
+    assert not before.changed()
 
     added = add_documents(tiny_index_copy, [heat], index_settings, embedder=embedder)
     assert (added["documents"], added["clauses"]) == (4, before.manifest["clauses"] + 1)
     assert added["embedded"] == 1 and added["update"] == "add"
+    assert before.changed()  # another version is in force: a server holding `before` reloads
     index = PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert not index.changed()
     assert index.search("高温津贴怎么发", k=1)[0].document.id == heat.document.id
     assert before.search(DEMO_QUERY, k=1)[0].clause.path[-1] == INCUBATOR_CLAUSE  # old index keeps answering
     assert before.manifest["documents"] == 3
