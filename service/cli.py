@@ -129,6 +129,8 @@ def run_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         **store_overrides(args),
     )
+    if settings.workers > 1:  # imported before any model is used (the module configures the tokenizers)
+        from policyqa.service.workers import serve_workers
     # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port
     # is reported at once and no other process can take it in between.
     with bind_socket(settings.host, settings.port) as sock:
@@ -142,8 +144,6 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level = "info" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "warning"
         app = create_app(settings, embedder=embedder)
         if settings.workers > 1:
-            from policyqa.service.workers import serve_workers
-
             return serve_workers(app, app.state.service, sock, settings.workers, log_level)
         # access lines come from the app (policyqa.access, with the request id), not from uvicorn
         config = uvicorn.Config(

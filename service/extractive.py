@@ -39,7 +39,9 @@ CLOSING_MARKS = frozenset("”’」』）)】")
 MAX_QUOTES = 3  # an answer quotes at most this many sentences
 RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of the best one
 SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
-SENTENCE_BATCH = 32  # sentences embedded between two checks of the request's time budget
+# Sentences are embedded shortest first, this many per call (calls of similar lengths pad little; 4 per call
+# embedded an answer's sentences in 115 ms where one call took 152-164 ms), the time budget checked between.
+SENTENCE_BATCH = 4
 
 _LABEL_SEPARATORS = " \t\u3000.．、：:，,"
 
@@ -255,7 +257,7 @@ class SentenceVectors:
     def vectors(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dimension)`` L2-normalised vectors, embedding only the texts not cached."""
         found = self._cache.get_many(texts)
-        misses = list(dict.fromkeys(text for text in texts if text not in found))
+        misses = sorted(dict.fromkeys(text for text in texts if text not in found), key=len)
         for start in range(0, len(misses), SENTENCE_BATCH):
             check_budget("embedding the sentences of the clauses found")
             batch = misses[start : start + SENTENCE_BATCH]

@@ -6,21 +6,26 @@ reference, so reads never wait for a write and never see a half-updated index.
 
 Another process may write the index too (a second worker of ``policyqa serve --workers``, ``policyqa
 index``, a replica sharing a Milvus collection): when the index in force reports itself ``changed``, the
-first request to see it reloads (the others keep answering from the old one meanwhile), so an upload
-through one worker or replica is searchable through every other once that reload is done.
+first request to see it starts a reload in the background (requests keep answering from the old one
+meanwhile), so an upload through one worker or replica is searchable through every other once that reload
+is done.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from policyqa.corpus.model import ParsedDocument
+from policyqa.errors import PolicyQAError
 from policyqa.indexer import Embedder, PolicyIndex, add_documents, remove_documents
 from policyqa.indexer.settings import IndexSettings
 
 logger = logging.getLogger(__name__)
+
+RELOAD_RETRY_SECONDS = 5.0  # after a failed reload (a damaged version, a full disk)
 
 
 class LiveIndex:
@@ -32,20 +37,38 @@ class LiveIndex:
         self._settings = settings
         self._write_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
+        self._retry_at = 0.0  # monotonic time before which a failed reload is not tried again
 
     @property
     def current(self) -> PolicyIndex:
-        """The index to answer the current request from (reloaded first when another replica wrote the
-        shared store since it was loaded, unless another request is reloading it already)."""
+        """The index to answer the current request from. When another process has written the index since it
+        was loaded, a background thread loads the new version and swaps it in (one reload at a time, never
+        on the request's thread: /ready answers on the event loop); requests answer from the loaded one
+        meanwhile."""
         index = self._index
-        # a write of this process swaps in its own version: no second load while it does
-        if index.changed() and not self._write_lock.locked() and self._refresh_lock.acquire(blocking=False):
-            try:
+        if (
+            time.monotonic() >= self._retry_at
+            and index.changed()
+            and self._refresh_lock.acquire(blocking=False)
+        ):
+            threading.Thread(target=self._refresh, args=(index,), name="policyqa-reload", daemon=True).start()
+        return self._index
+
+    def _refresh(self, index: PolicyIndex) -> None:
+        """Swap in the version in force unless ``index`` was replaced already; under the write lock, so a
+        write of this process and a reload never swap in each other's older version."""
+        try:
+            with self._write_lock:
                 if self._index is index:
                     self._swap(index.embedder)
-            finally:
-                self._refresh_lock.release()
-        return self._index
+        except PolicyQAError as error:  # e.g. a damaged version: the loaded index keeps serving
+            self._retry_at = time.monotonic() + RELOAD_RETRY_SECONDS
+            logger.error("index not reloaded", extra={"error": str(error)})
+        except Exception:  # the thread's boundary
+            self._retry_at = time.monotonic() + RELOAD_RETRY_SECONDS
+            logger.exception("index not reloaded")
+        finally:
+            self._refresh_lock.release()
 
     def add(self, parsed: ParsedDocument) -> PolicyIndex:
         """Index (or replace) one document and swap in the new version; returns it."""

@@ -27,9 +27,12 @@ from uvicorn_worker import UvicornWorker
 
 from policyqa.service.state import ServiceState
 
-# Inference threads are set per worker (ServiceSettings.torch_threads); the tokenizers library's own thread
-# pool must not be started before the fork (it would be disabled in every worker, with a warning each).
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Set before the index is loaded, for the libraries' thread pools must not exist when the workers are forked:
+# OpenMP's (LightGBM and FAISS each carry one) would hang a worker at its next parallel region (seen: a
+# worker reloading the index hung in LightGBM's model parser), the tokenizers library's would be disabled in
+# every worker with a warning each. A request computes on one thread anyway (ServiceSettings.torch_threads).
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
 class Worker(UvicornWorker):
@@ -82,7 +85,8 @@ def serve_workers(
         "loglevel": log_level,
         "accesslog": None,
         "proc_name": "policyqa",
-        # a request waits on a search, not on gunicorn: uploads are bounded by their own limits
+        # a worker whose event loop has not reported for this long is replaced (requests compute in
+        # threads, never on the loop: only a hung worker misses it)
         "timeout": 120,
     }
     logging.getLogger("gunicorn.error").propagate = False
