@@ -129,7 +129,7 @@ def run_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         **store_overrides(args),
     )
-    if settings.workers > 1:  # imported before any model is used (the module configures the tokenizers)
+    if settings.workers > 1:  # imported before any model loads: it sets the thread pools workers need
         from policyqa.service.workers import serve_workers
     # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port
     # is reported at once and no other process can take it in between.
