@@ -5,7 +5,8 @@ catalogue, BM25 and the model are the master's pages, shared copy-on-write, and 
 file and model weights are shared through the page cache, so a second worker adds little memory; a worker
 that dies is re-forked from the master at once. Each worker is uvicorn (uvicorn-worker's ``UvicornWorker``)
 on the socket ``policyqa serve`` bound. Writes stay safe: index writers hold the folder's lock, and a worker
-whose index version is no longer the one in force reloads it on its next request (``PolicyIndex.changed``).
+whose index version is no longer the one in force reloads it in the background once a request notices
+(``PolicyIndex.changed``, ``LiveIndex.current``).
 
 Gunicorn rather than a hand-written fork loop: it is the process manager FastAPI's and uvicorn's own
 deployment guides name, and it brings what a supervisor needs (re-forking crashed workers, graceful
