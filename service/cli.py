@@ -12,6 +12,7 @@ from pathlib import Path
 
 from policyqa.errors import PolicyQAError
 from policyqa.indexer.cli import add_filter_arguments, add_store_arguments, filters_from_args, store_overrides
+from policyqa.indexer.errors import ConfigurationError
 from policyqa.service.answers import DEFAULT_ASK_K, MAX_ASK_K
 from policyqa.service.settings import load_settings
 
@@ -129,6 +130,12 @@ def run_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         **store_overrides(args),
     )
+    if settings.workers > 1 and settings.store == "milvus":
+        # forked workers would share the master's gRPC channel, which does not survive a fork
+        raise ConfigurationError(
+            "--workers needs the folder store; with POLICYQA_STORE=milvus run several `policyqa serve` "
+            "replicas instead (they share the collection)"
+        )
     if settings.workers > 1:  # imported before any model loads: it sets the thread pools workers need
         from policyqa.service.workers import serve_workers
     # The socket is bound before the (possibly long) first-run build and handed to uvicorn, so a busy port

@@ -4,6 +4,7 @@ through either is served by both; SIGTERM stops them all."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,3 +74,19 @@ def test_two_workers_share_one_index_and_see_each_others_writes(
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def test_workers_are_refused_where_they_cannot_work(policyqa_home: Path, tmp_path: Path) -> None:
+    """`--workers 0`, and several workers over Milvus (its client does not survive a fork): one error line,
+    exit code 1, before anything is bound or loaded."""
+    for arguments, message in (
+        (["--workers", "0"], "POLICYQA_WORKERS"),
+        (["--workers", "2", "--store", "milvus", "--milvus-uri", str(tmp_path / "m.db")], "replicas"),
+    ):
+        command = policyqa_command("serve", *arguments, port=free_port())
+        done = subprocess.run(
+            command, env=hermetic_env(policyqa_home), cwd=REPO, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 1 and done.stderr.startswith("policyqa: error: "), done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "m.db").exists()
