@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import socket
 from typing import Any, ClassVar
 
@@ -37,9 +38,17 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
 class Worker(UvicornWorker):
-    """uvicorn in a gunicorn worker; access lines come from the app (``policyqa.access``) as with one."""
+    """uvicorn in a gunicorn worker; access lines come from the app (``policyqa.access``) as with one. A
+    worker whose master has died (killed with SIGKILL, say by the kernel's OOM killer) stops at its next
+    heartbeat instead of serving on unsupervised and holding the port."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {**UvicornWorker.CONFIG_KWARGS, "access_log": False}
+
+    async def callback_notify(self) -> None:
+        if os.getppid() != self.ppid:
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful stop
+            return
+        await super().callback_notify()
 
 
 class _Arbiter(Arbiter):
@@ -87,8 +96,8 @@ def serve_workers(
         "accesslog": None,
         "proc_name": "policyqa",
         # a worker whose event loop has not reported for this long is replaced (requests compute in
-        # threads, never on the loop: only a hung worker misses it)
-        "timeout": 120,
+        # threads, never on the loop: only a hung worker misses it); it reports every half of it
+        "timeout": 30,
     }
     logging.getLogger("gunicorn.error").propagate = False
     try:

@@ -90,3 +90,29 @@ def test_workers_are_refused_where_they_cannot_work(policyqa_home: Path, tmp_pat
         assert done.returncode == 1 and done.stderr.startswith("policyqa: error: "), done.stderr
         assert message in done.stderr and "Traceback" not in done.stderr
         assert not (tmp_path / "m.db").exists()
+
+
+def test_workers_stop_when_their_master_is_killed(
+    policyqa_home: Path, service_index: tuple[Path, list], tmp_path: Path
+) -> None:
+    """SIGKILL leaves the master no time to stop its workers (the OOM killer): they notice at their next
+    heartbeat (every 15 s) and stop, freeing the port."""
+    port = free_port()
+    command = policyqa_command("serve", "--index-dir", str(service_index[0]), "--workers", "2", port=port)
+    env = hermetic_env(policyqa_home)
+    server = running_process(
+        command, port=port, env=env, cwd=REPO, log=tmp_path / "server.log", startup_timeout=STARTUP_SECONDS
+    )
+    with server as (url, master):
+        workers = set(ready_until(url, lambda answers: len(answers) == 2))
+        master.kill()
+        master.wait()
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers still running after their master was killed"
+            time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
