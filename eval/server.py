@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -37,22 +37,9 @@ def policyqa_command(*arguments: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(
-    command: Sequence[str],
-    *,
-    port: int,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    log: Path | None = None,
-    ready_path: str = "/ready",
-    startup_timeout: float = 600.0,
-) -> Iterator[str]:
-    """Run ``command`` (a server that listens on loopback ``port``) and yield its base URL once
-    ``ready_path`` answers 200; stop it afterwards. Its output goes to ``log`` (or a temporary file);
-    EvalError, with the output's tail, if it exits or is not ready within ``startup_timeout`` seconds."""
-    with running_process(
-        command, port=port, env=env, cwd=cwd, log=log, ready_path=ready_path, startup_timeout=startup_timeout
-    ) as (base_url, _process):
+def running_server(command: Sequence[str], **options: Any) -> Iterator[str]:
+    """:func:`running_process` yielding only the base URL (``options`` are its keyword arguments)."""
+    with running_process(command, **options) as (base_url, _process):
         yield base_url
 
 
@@ -67,7 +54,9 @@ def running_process(
     ready_path: str = "/ready",
     startup_timeout: float = 600.0,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """:func:`running_server` yielding the server's process too (to measure it)."""
+    """Run ``command`` (a server that listens on loopback ``port``) and yield its base URL and process once
+    ``ready_path`` answers 200; stop it afterwards. Its output goes to ``log`` (or a temporary file);
+    EvalError, with the output's tail, if it exits or is not ready within ``startup_timeout`` seconds."""
     base_url = f"http://{LOOPBACK}:{port}"
     with open(log, "w+b") if log else tempfile.TemporaryFile() as out:
         environment = dict(env) if env is not None else None
