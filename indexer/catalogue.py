@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.clause_table import ClauseTable
 from policyqa.indexer.errors import InvalidQueryError, UnknownIdError
 from policyqa.indexer.jurisdiction import same_region
 from policyqa.indexer.records import Ranking, SearchFilters
@@ -26,46 +27,55 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Catalogue:
-    """Every document, clause and passage of an index version, held in memory."""
+    """Every document, clause and passage of an index version, held in memory (each clause built on first
+    access: ``clause_table``)."""
 
     def __init__(
         self,
         documents: Sequence[Document],
-        clauses: Sequence[Clause],
+        clauses: Sequence[Clause] | ClauseTable,
         passages: Sequence[tuple[int, str]],
         references: Mapping[str, Sequence[TextReference]] | None = None,
     ):
-        """``passages`` are ``(passage id, clause id)`` pairs in ascending passage id order; ``references``
+        """``clauses`` in document order (a :class:`ClauseTable` builds each on first access);
+        ``passages`` are ``(passage id, clause id)`` pairs in ascending passage id order; ``references``
         the references stored for each clause (None: an index written before they were stored, scanned
         now)."""
         self._document_list = list(documents)
         self.validity = ValidityTable(documents)
         self._references = references
         self._documents = {document.id: document for document in documents}
-        self._clauses = list(clauses)
-        self._clause_row = {clause.id: row for row, clause in enumerate(clauses)}
+        self.clause_table = clauses if isinstance(clauses, ClauseTable) else ClauseTable.of(clauses)
+        self._clause_row = {clause_id: row for row, clause_id in enumerate(self.clause_table.ids)}
         self._document_clauses: dict[str, list[int]] = {document.id: [] for document in documents}
-        for row, clause in enumerate(clauses):
-            self._document_clauses[clause.document_id].append(row)
+        for row, document_id in enumerate(self.clause_table.document_ids):
+            self._document_clauses[document_id].append(row)
         self.regions = frozenset(document.region for document in documents if document.region)
         self.passage_ids = np.array([passage_id for passage_id, _clause in passages], dtype=np.int64)
         self._passage_clause = np.array(
             [self._clause_row[clause_id] for _passage, clause_id in passages], dtype=np.int64
         )
         document_row = {document.id: row for row, document in enumerate(documents)}
-        clause_document = np.array([document_row[clause.document_id] for clause in clauses], dtype=np.int64)
+        self.clause_documents = np.fromiter(  # by clause row: the row of its document
+            (document_row[document_id] for document_id in self.clause_table.document_ids),
+            np.int64,
+            len(self.clause_table),
+        )
         self._passage_document = (
-            clause_document[self._passage_clause] if len(clauses) else self._passage_clause
+            self.clause_documents[self._passage_clause] if len(self.clause_table) else self._passage_clause
         )
 
     # ---- lookups -----------------------------------------------------------------------------------
 
     def clause(self, clause_id: str) -> Clause:
         """The clause with ``clause_id``; UnknownIdError when absent."""
+        return self.clause_table[self._row(clause_id)]
+
+    def _row(self, clause_id: str) -> int:
         row = self._clause_row.get(clause_id)
         if row is None:
             raise UnknownIdError(f"no clause with id {clause_id!r}")
-        return self._clauses[row]
+        return row
 
     def document(self, document_id: str) -> Document:
         """The document with ``document_id``; UnknownIdError when absent."""
@@ -83,10 +93,6 @@ class Catalogue:
         except KeyError as error:
             raise UnknownIdError(f"no clause with id {error.args[0]!r}") from None
 
-    def clauses(self) -> Sequence[Clause]:
-        """Every clause, by row (read-only)."""
-        return tuple(self._clauses)
-
     def documents(self) -> list[Document]:
         """Every document, in the order they were indexed."""
         return list(self._document_list)
@@ -94,12 +100,19 @@ class Catalogue:
     @property
     def clause_count(self) -> int:
         """How many clauses the index holds."""
-        return len(self._clauses)
+        return len(self.clause_table)
 
     def clauses_of(self, document_id: str) -> list[Clause]:
         """The clauses of a document in reading order; UnknownIdError when absent."""
         self.document(document_id)
-        return [self._clauses[row] for row in self._document_clauses[document_id]]
+        return [self.clause_table[row] for row in self._document_clauses[document_id]]
+
+    def numbered(self, document_id: str) -> list[tuple[str, str]]:
+        """``(clause id, number)`` of a document's clauses in reading order, without building them;
+        UnknownIdError when absent."""
+        self.document(document_id)
+        ids, numbers = self.clause_table.ids, self.clause_table.numbers
+        return [(ids[row], numbers[row]) for row in self._document_clauses[document_id]]
 
     def document_size(self, document_id: str) -> int:
         """How many clauses the document has; UnknownIdError when absent."""
@@ -108,16 +121,20 @@ class Catalogue:
 
     def neighbours(self, clause_id: str) -> tuple[str | None, str | None]:
         """Ids of the previous and next clause in the same document (None at either end)."""
-        clause = self.clause(clause_id)
-        rows = self._document_clauses[clause.document_id]
-        position = rows.index(self._clause_row[clause_id])
-        previous = self._clauses[rows[position - 1]].id if position > 0 else None
-        following = self._clauses[rows[position + 1]].id if position + 1 < len(rows) else None
+        row = self._row(clause_id)
+        rows = self._document_clauses[self.clause_table.document_ids[row]]
+        position = rows.index(row)
+        previous = self.clause_table.ids[rows[position - 1]] if position > 0 else None
+        following = self.clause_table.ids[rows[position + 1]] if position + 1 < len(rows) else None
         return previous, following
+
+    def document_id_of(self, clause_id: str) -> str:
+        """The id of the clause's document, without building the clause; UnknownIdError when absent."""
+        return self.clause_table.document_ids[self._row(clause_id)]
 
     def region_of(self, clause_id: str) -> str | None:
         """The region of the clause's document (None for national documents)."""
-        return self._documents[self._clauses[self._clause_row[clause_id]].document_id].region
+        return self._documents[self.document_id_of(clause_id)].region
 
     def validity_on(self, document_id: str, day: str) -> Validity:
         """The validity of a document on ``day``; UnknownIdError when absent."""
@@ -144,7 +161,8 @@ class Catalogue:
         clause_rows = self._passage_clause[passage_rows]
         _unique, first = np.unique(clause_rows, return_index=True)
         first.sort()
-        return [(self._clauses[clause_rows[i]].id, float(scores[i])) for i in first]
+        ids = self.clause_table.ids
+        return [(ids[clause_rows[i]], float(scores[i])) for i in first]
 
     def allowed_passages(self, filters: SearchFilters | None) -> np.ndarray | None:
         """Boolean mask over passage rows that pass ``filters`` (read-only: a day's mask is computed once

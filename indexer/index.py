@@ -123,14 +123,21 @@ class PolicyIndex:
                 _raise_unless_swapped(index_dir, version, error)
                 continue
             check_format(index_dir, manifest)
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="policyqa-load") as pool:
+            with ThreadPoolExecutor(max_workers=3, thread_name_prefix="policyqa-load") as pool:
                 verified = pool.submit(verify_files, version, manifest)
                 catalogue = pool.submit(read_catalogue, version)
+                tokenizer = pool.submit(_warm, manifest_tokenizer(manifest))
                 try:
                     embedder = embedder or Embedder.from_settings(settings, progress=False)
                     check_model(index_dir, manifest, embedder, settings)
                     return cls._read_version(
-                        version, manifest, settings, embedder, verified, catalogue.result()
+                        version,
+                        manifest,
+                        settings,
+                        embedder,
+                        verified,
+                        catalogue.result(),
+                        tokenizer.result(),
                     )
                 except (*_UNREADABLE, IndexCorruptError) as error:
                     # a file that failed to parse is reported by its checksum when that is what broke it
@@ -146,6 +153,7 @@ class PolicyIndex:
         embedder: Embedder,
         verified: Future[int],
         catalogue: Catalogue,
+        tokenizer: Tokenizer,
     ) -> PolicyIndex:
         verified.result()  # raises IndexCorruptError for a damaged file
         vector_store = load_vector_store(manifest_vector_store(manifest), version / "dense")
@@ -156,8 +164,6 @@ class PolicyIndex:
             raise IndexCorruptError(
                 f"index version {version.name} is inconsistent (vectors, BM25 and rows disagree); rebuild it"
             )
-        tokenizer = manifest_tokenizer(manifest)
-        tokenizer.tokenize("预热")  # load the jieba dictionary now rather than on the first query
         embedder.embed_query("预热")  # and run the model once: the first call is several times slower
         return cls(
             manifest=manifest,
@@ -288,12 +294,18 @@ class PolicyIndex:
         return self.catalogue.neighbours(clause_id)
 
 
+def _warm(tokenizer: Tokenizer) -> Tokenizer:
+    """``tokenizer`` with its jieba dictionary loaded now rather than on the first query."""
+    tokenizer.tokenize("预热")
+    return tokenizer
+
+
 def read_catalogue(version: Path) -> Catalogue:
     """The catalogue of an index version: its documents, clauses, passages and references from SQLite."""
     with closing(store.connect(version)) as connection:
         return Catalogue(
             store.read_documents(connection),
-            store.read_clauses(connection),
+            store.read_clause_table(connection),
             store.read_passage_clauses(connection),
             store.read_references(connection),
         )

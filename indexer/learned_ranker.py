@@ -154,16 +154,13 @@ class ClauseFacts:
     @classmethod
     def of(cls, catalogue: Catalogue) -> ClauseFacts:
         """The facts of ``catalogue``'s clauses (~0.1 s for 73k clauses; once per index version)."""
-        clauses = catalogue.clauses()
-        document_row = {document.id: row for row, document in enumerate(catalogue.documents())}
-        document = np.fromiter(
-            (document_row[clause.document_id] for clause in clauses), np.int64, len(clauses)
-        )
-        sizes = np.bincount(document, minlength=len(document_row)).astype(np.float64)[document]
+        table = catalogue.clause_table
+        document = catalogue.clause_documents
+        sizes = np.bincount(document, minlength=len(catalogue.documents())).astype(np.float64)[document]
         numbers = np.fromiter(
-            (article_number(clause.number) or 0 for clause in clauses), np.float64, len(clauses)
+            (article_number(number) or 0 for number in table.numbers), np.float64, len(table)
         )
-        lengths = np.fromiter((len(clause.text) for clause in clauses), np.float64, len(clauses))
+        lengths = table.text_lengths.astype(np.float64)
         return cls(
             document=document,
             length_log=np.log1p(lengths),

@@ -24,7 +24,6 @@ _ITEM_NUMBER = re.compile(r"([一二三四五六七八九十百]+)、")
 _AMENDING = re.compile(r"(?P<law>.+?)修正案(?:[（(][^）)]*[）)])?|.*关于修改《(?P<amended>[^》]+)》的决定")
 
 if TYPE_CHECKING:
-    from policyqa.corpus.model import Clause
     from policyqa.indexer.catalogue import Catalogue
 
 
@@ -56,18 +55,23 @@ class CrossReferences:
         self.outgoing: dict[str, list[Link]] = {}
         incoming: dict[str, list[str]] = defaultdict(list)
         for document in catalogue.documents():
-            clauses = catalogue.clauses_of(document.id)
             previous_article: str | None = None
-            for clause in clauses:
-                found = stored.get(clause.id, ()) if stored is not None else find_references(clause.text)
-                links = [self._resolve(clause, reference, previous_article) for reference in found]
+            for clause_id, number in catalogue.numbered(document.id):
+                found = (
+                    stored.get(clause_id, ())
+                    if stored is not None
+                    else find_references(catalogue.clause(clause_id).text)
+                )
+                links = [
+                    self._resolve(clause_id, document.id, reference, previous_article) for reference in found
+                ]
                 if links:
-                    self.outgoing[clause.id] = links
+                    self.outgoing[clause_id] = links
                 for target in dict.fromkeys(t for link in links for t in link.target_clause_ids):
-                    if target != clause.id:
-                        incoming[target].append(clause.id)
-                if article_key(clause.number):
-                    previous_article = clause.id
+                    if target != clause_id:
+                        incoming[target].append(clause_id)
+                if article_key(number):
+                    previous_article = clause_id
         self.incoming = dict(incoming)
 
     def references_out(self, clause_id: str) -> list[Link]:
@@ -85,37 +89,39 @@ class CrossReferences:
         articles whose clauses are numbered 一、二、 (a 刑法修正案: "《刑法修正案（九）》第七条" is its 七、),
         those."""
         if document_id not in self._articles:
-            clauses = self._catalogue.clauses_of(document_id)
-            articles = [(key, clause.id) for clause in clauses if (key := article_key(clause.number))]
+            clauses = self._catalogue.numbered(document_id)
+            articles = [(key, clause_id) for clause_id, number in clauses if (key := article_key(number))]
             if not articles:
                 articles = [
-                    (str(chinese_to_int(match.group(1))), clause.id)
-                    for clause in clauses
-                    if (match := _ITEM_NUMBER.fullmatch(clause.number))
+                    (str(chinese_to_int(match.group(1))), clause_id)
+                    for clause_id, number in clauses
+                    if (match := _ITEM_NUMBER.fullmatch(number))
                 ]
             self._articles[document_id] = articles
         return self._articles[document_id]
 
-    def _resolve(self, clause: Clause, reference: TextReference, previous_article: str | None) -> Link:
+    def _resolve(
+        self, clause_id: str, clause_document_id: str, reference: TextReference, previous_article: str | None
+    ) -> Link:
         targets: tuple[str, ...] = ()
-        document_id: str | None = clause.document_id
+        document_id: str | None = clause_document_id
         if reference.kind == "this_clause":
-            targets = (clause.id,)
+            targets = (clause_id,)
         elif reference.kind == "previous_clause":
             targets = (previous_article,) if previous_article else ()
         else:
             if reference.kind == "titled":
-                document_id = self._cited_version(clause.document_id, reference)
-            elif (amended := self._amended_version(clause.document_id)) is not None:
+                document_id = self._cited_version(clause_document_id, reference)
+            elif (amended := self._amended_version(clause_document_id)) is not None:
                 document_id = (
                     amended  # 本法 in the text a 修正案 or 修改…的决定 writes into the law it amends
                 )
             if document_id is not None and reference.article is not None:
                 targets = self._span(document_id, reference.article, reference.article_end)
                 if targets:
-                    document_id = self._catalogue.clause(targets[0]).document_id
+                    document_id = self._catalogue.document_id_of(targets[0])
         return Link(
-            source_clause_id=clause.id,
+            source_clause_id=clause_id,
             text=reference.text,
             start=reference.start,
             end=reference.end,

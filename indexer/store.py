@@ -31,8 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, get_args, get_origin, get_type_hints
 
+import numpy as np
+
 from policyqa.corpus.metadata import validity_facts
 from policyqa.corpus.model import Clause, Document, ParsedDocument, Span
+from policyqa.indexer.clause_table import ClauseTable
 from policyqa.indexer.errors import IndexNotFoundError
 from policyqa.indexer.integrity import file_checksums
 from policyqa.indexer.passages import Passage
@@ -370,26 +373,48 @@ def read_references(connection: sqlite3.Connection) -> dict[str, list[TextRefere
     return found
 
 
+_CLAUSE_COLUMNS = (
+    "c.id, c.document_id, c.path_json, c.number, c.heading, c.text, c.start_offset, c.end_offset,"
+    " c.parts_json"
+)
+_CLAUSES_IN_ORDER = (
+    f"SELECT {_CLAUSE_COLUMNS} FROM clauses c JOIN documents d ON d.id = c.document_id"
+    " ORDER BY d.rowid, c.position"
+)
+
+
+def _clause_of(row: tuple) -> Clause:
+    """The clause of a row selected with ``_CLAUSE_COLUMNS``."""
+    return Clause(
+        id=row[0],
+        document_id=row[1],
+        path=tuple(json.loads(row[2])),
+        number=row[3],
+        heading=row[4],
+        text=row[5],
+        start=row[6],
+        end=row[7],
+        parts=tuple(Span(label, start, end) for label, start, end in json.loads(row[8])),
+    )
+
+
 def read_clauses(connection: sqlite3.Connection) -> list[Clause]:
     """Every clause, grouped by document (insertion order) and in reading order within each."""
-    rows = connection.execute(
-        "SELECT c.id, c.document_id, c.path_json, c.number, c.heading, c.text, c.start_offset, c.end_offset,"
-        " c.parts_json FROM clauses c JOIN documents d ON d.id = c.document_id ORDER BY d.rowid, c.position"
+    return [_clause_of(row) for row in connection.execute(_CLAUSES_IN_ORDER)]
+
+
+def read_clause_table(connection: sqlite3.Connection) -> ClauseTable[tuple]:
+    """Every clause in the order of :func:`read_clauses`, as a table that builds each clause on first
+    access (what a loaded index holds)."""
+    rows = connection.execute(_CLAUSES_IN_ORDER).fetchall()
+    return ClauseTable(
+        rows,
+        _clause_of,
+        ids=[row[0] for row in rows],
+        document_ids=[row[1] for row in rows],
+        numbers=[row[3] for row in rows],
+        text_lengths=np.fromiter((len(row[5]) for row in rows), np.int64, len(rows)),
     )
-    return [
-        Clause(
-            id=row[0],
-            document_id=row[1],
-            path=tuple(json.loads(row[2])),
-            number=row[3],
-            heading=row[4],
-            text=row[5],
-            start=row[6],
-            end=row[7],
-            parts=tuple(Span(label, start, end) for label, start, end in json.loads(row[8])),
-        )
-        for row in rows
-    ]
 
 
 class StoredPassage(NamedTuple):

@@ -179,7 +179,17 @@ def test_accessors(tiny_index: PolicyIndex) -> None:
     assert tiny_index.neighbours(clauses[0].id) == (None, clauses[1].id)
     assert tiny_index.neighbours(clauses[2].id) == (clauses[1].id, clauses[3].id)
     assert tiny_index.neighbours(clauses[-1].id) == (clauses[-2].id, None)
-    for lookup in (tiny_index.clause, tiny_index.document, tiny_index.clauses_of, tiny_index.neighbours):
+    catalogue = tiny_index.catalogue
+    assert catalogue.numbered(law.id) == [(clause.id, clause.number) for clause in clauses]
+    assert catalogue.document_id_of(clauses[2].id) == law.id
+    for lookup in (
+        tiny_index.clause,
+        tiny_index.document,
+        tiny_index.clauses_of,
+        tiny_index.neighbours,
+        catalogue.numbered,
+        catalogue.document_id_of,
+    ):
         with pytest.raises(UnknownIdError):
             lookup("no-such-id")
 

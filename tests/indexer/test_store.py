@@ -84,6 +84,11 @@ def test_database_round_trip_and_cascading_delete(tmp_path: Path) -> None:
     with closing(store.connect(version)) as connection:
         assert store.read_documents(connection) == [document]
         assert store.read_clauses(connection) == list(clauses)
+        table = store.read_clause_table(connection)
+        assert [table[row] for row in range(len(table))] == list(clauses)
+        assert table[1] is table[1]  # built once, then kept
+        assert table.ids == ["d1-1", "d1-2"] and table.document_ids == ["d1", "d1"]
+        assert table.numbers == ["第一条", "第二条"] and list(table.text_lengths) == [6, 6]
         stored = store.read_passages(connection)
         assert [(p.clause_id, p.text, p.tokens) for p in stored] == [
             (passage.clause_id, passage.text, tokens) for passage, tokens in passages
