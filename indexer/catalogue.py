@@ -64,6 +64,11 @@ class Catalogue:
         self._passage_document = (
             self.clause_documents[self._passage_clause] if len(self.clause_table) else self._passage_clause
         )
+        # the passage rows of clause row r: _clause_passages[_clause_passage_start[r] : …start[r + 1]]
+        self._clause_passages = np.argsort(self._passage_clause, kind="stable")
+        self._clause_passage_start = np.searchsorted(
+            self._passage_clause[self._clause_passages], np.arange(len(self.clause_table) + 1)
+        )
 
     # ---- lookups -----------------------------------------------------------------------------------
 
@@ -153,8 +158,9 @@ class Catalogue:
 
     def passages_of(self, clause_ids: Sequence[str]) -> np.ndarray:
         """The passage ids of these clauses, ascending; UnknownIdError for an unknown clause."""
-        rows = [self._clause_row[self.clause(clause_id).id] for clause_id in clause_ids]
-        return self.passage_ids[np.isin(self._passage_clause, rows)]
+        starts, passages = self._clause_passage_start, self._clause_passages
+        rows = [passages[starts[row] : starts[row + 1]] for row in map(self._row, clause_ids)]
+        return np.unique(self.passage_ids[np.concatenate(rows)]) if rows else self.passage_ids[:0]
 
     def fold(self, passage_rows: np.ndarray, scores: np.ndarray) -> Ranking:
         """Passages (best first) → clauses (best passage per clause), as (clause id, score)."""

@@ -11,6 +11,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from policyqa.corpus.parse import parse_text
@@ -182,6 +183,16 @@ def test_accessors(tiny_index: PolicyIndex) -> None:
     catalogue = tiny_index.catalogue
     assert catalogue.numbered(law.id) == [(clause.id, clause.number) for clause in clauses]
     assert catalogue.document_id_of(clauses[2].id) == law.id
+    wanted = {clauses[0].id, clauses[3].id}
+    clause_of_row = [
+        catalogue.fold(np.array([row]), np.zeros(1))[0][0] for row in range(len(catalogue.passage_ids))
+    ]
+    expected = [
+        passage
+        for passage, clause in zip(catalogue.passage_ids, clause_of_row, strict=True)
+        if clause in wanted
+    ]
+    assert list(catalogue.passages_of([clauses[3].id, clauses[0].id, clauses[3].id])) == expected
     for lookup in (
         tiny_index.clause,
         tiny_index.document,
