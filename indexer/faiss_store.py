@@ -1,4 +1,10 @@
-"""The FAISS vector store: inner-product search, exact (flat) by default, HNSW or IVF for large corpora.
+"""The FAISS vector store: inner-product search over every vector (flat, stored in float16) by default, HNSW
+or IVF for large corpora.
+
+A flat scan is bound by memory traffic: 73k × 384 float32 vectors are 113 MB read per search, and two
+concurrent searches on 2 cores each took twice as long as one alone. Stored in float16 (FAISS's scalar
+quantiser) a scan reads half of that and scores within ~1e-4 of float32 (the float32 vectors stay in the
+version's ``vectors.npy``, which updates re-use).
 
 Row ``i`` of the FAISS index is the passage whose id is ``passage_ids[i]`` (ascending); the mapping is
 saved as ``rows.npy`` next to ``dense.faiss``, and rows never leave this module. Filtered searches
@@ -63,8 +69,10 @@ class FaissStore:
             )
             index.train(vectors)
             index.make_direct_map()  # lets filtered searches reconstruct rows
-        else:
-            index = faiss.IndexFlatIP(dimension)
+        else:  # every vector scanned, stored in float16: half the memory traffic of a float32 scan
+            index = faiss.IndexScalarQuantizer(
+                dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+            )
         index.add(vectors)
         return cls(index, passage_ids)
 

@@ -65,7 +65,10 @@ class IndexSettings(ParseLimitSettings):
     milvus_token: SecretStr | None = Field(default=None, description="Milvus token (user:password or key)")
     milvus_db: str | None = Field(default=None, description="Milvus database; default Milvus's own default")
     vector_store: str = Field(default="faiss", description="vector store backend (set at build time)")
-    ann: AnnType = Field(default="flat", description="exact (flat) or approximate (hnsw, ivf) vector index")
+    ann: AnnType = Field(
+        default="flat",
+        description="every vector scanned (flat, float16) or approximate (hnsw, ivf) vector index",
+    )
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     # min-max beat RRF on the right clause first for STARD-train (R@1 0.264 vs 0.256) and the seed questions
     # (77 % vs 63 %) on the full lawrefbook index, at the same R@10 0.517
