@@ -1,11 +1,13 @@
 """Regenerate eval/RESULTS.md: quality on STARD's validation split and the seed set (all modes; the seed set
-also as a 江苏 deployment asks it), plus the benchmark.
+also as a 江苏 deployment asks it), plus the benchmark over unique STARD questions, and the README's speed
+table from that benchmark.
 
     POLICYQA_HOME=data/home .venv/bin/python -m experiments.make_results --index-dir data/lawref-index
 
 Needs an index of the full lawrefbook plus the seed document (eval/build_lawref_index.sh builds it).
 Writes the Markdown atomically and prints it; ``--reports DIR`` also writes one report per question set
-with its worst misses.
+with its worst misses. The README's table (between its speed markers) is rewritten when the HTTP benchmark
+ran over every validation question (not with ``--no-http`` or ``--limit``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from policyqa.errors import PolicyQAError
 from policyqa.eval.bench import BenchConfig, bench_table, machine, run_bench
+from policyqa.eval.errors import EvalError
 from policyqa.eval.files import write_text_atomic
 from policyqa.eval.labels import Label
 from policyqa.eval.queries import SEED_QUESTIONS, EvalQuery, load_queries
@@ -33,6 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 STARD_TRAIN = REPO.parent / "shared" / "eval" / "stard-train.jsonl"
 HOME_REGION = "江苏"  # the seed document's province: how a 江苏 portal asks the seed questions
 STARD_VALIDATION = "STARD validation split (real questions from the public, never trained on)"
+README = REPO / "README.md"
+SPEED_START = "<!-- speed: rewritten by python -m experiments.make_results -->"
+SPEED_END = "<!-- end speed -->"
 STARD_REFERENCE_ROWS = (
     "| target (hybrid, full lawrefbook) | — | — | ≥ 0.80 | ≥ 0.95 | ≥ 0.60 | — | — | — |",
 )
@@ -89,8 +95,47 @@ def render(command: str, manifest: dict, sets: list[tuple[QuestionSet, tuple[str
     ]
     for question_set, extra_rows in sets:
         lines += question_set.section(extra_rows)
-    lines += ["## Speed and memory (`policyqa bench`)", "", bench_table(bench), ""]
+    lines += [
+        "## Speed and memory (`policyqa bench`, unique STARD questions)",
+        "",
+        bench_table(bench),
+        "",
+    ]
     return "\n".join(lines)
+
+
+def speed_table(manifest: dict, bench: dict) -> str:
+    """The README's speed table: cold load, in-process hybrid latency and both endpoints under load."""
+    cold, hybrid, http = bench["cold_load"], bench["query"]["hybrid"], bench["http"]
+    clients = http["/search"]["concurrency"]
+    cells = [
+        f"{cold['load_s']:.1f} s / {cold['peak_rss_mib']:,.0f} MiB",
+        f"{hybrid['latency_ms_p50']:.0f} / {hybrid['latency_ms_p95']:.0f} ms",
+        *(
+            f"{row['requests_per_second']:.1f} req/s, p50 {row['latency_ms_p50']:,.0f} ms"
+            for row in (http["/search"], http["/ask"])
+        ),
+    ]
+    return "\n".join(
+        [
+            f"Full lawrefbook + seed ({manifest['clauses']:,} clauses), {bench['machine']['cpus']} cores, "
+            f"one server process, backend {bench['backend']}, unique STARD questions, query cache off "
+            "([all figures](eval/RESULTS.md#speed-and-memory-policyqa-bench-unique-stard-questions)):",
+            "",
+            "| cold load / peak RSS | hybrid in process p50 / p95 "
+            f"| `/search`, {clients} clients | `/ask`, {clients} clients |",
+            "|---:|---:|---:|---:|",
+            f"| {' | '.join(cells)} |",
+        ]
+    )
+
+
+def with_speed_table(readme: str, table: str) -> str:
+    """``readme`` with the text between its speed markers replaced by ``table``."""
+    start, end = readme.find(SPEED_START), readme.find(SPEED_END)
+    if start < 0 or end < start:
+        raise EvalError(f"the README has no speed markers ({SPEED_START} … {SPEED_END})")
+    return f"{readme[: start + len(SPEED_START)]}\n{table}\n{readme[end:]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +158,7 @@ def make_results(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=Path, default=SEED_QUESTIONS, help="seed question file")
     parser.add_argument("--limit", type=int, help="only the first N validation questions (a quick check)")
     parser.add_argument("--output", type=Path, default=REPO / "eval" / "RESULTS.md")
+    parser.add_argument("--readme", type=Path, default=README, help="README whose speed table to rewrite")
     parser.add_argument("--reports", type=Path, help="also write per-set reports with the worst misses here")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of HTTP load per endpoint")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP load test")
@@ -143,7 +189,7 @@ def make_results(argv: list[str] | None = None) -> int:
         BenchConfig(
             paths=(),
             index_dir=args.index_dir,
-            queries=args.seed,
+            queries=args.stard,
             modes=SEARCH_MODES,
             duration=args.duration,
             http=not args.no_http,
@@ -153,6 +199,11 @@ def make_results(argv: list[str] | None = None) -> int:
     sets = [(stard, STARD_REFERENCE_ROWS), (seed, ()), (seed_local, ())]
     text = render(command, manifest, sets, bench)
     write_text_atomic(args.output, text)
+    if "http" in bench and args.limit is None:
+        write_text_atomic(
+            args.readme,
+            with_speed_table(args.readme.read_text(encoding="utf-8"), speed_table(manifest, bench)),
+        )
     print(text)
     return 0
 
