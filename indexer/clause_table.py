@@ -43,7 +43,7 @@ class ClauseTable(Generic[Row]):
     def of(cls, clauses: Iterable[Clause]) -> ClauseTable[Clause]:
         """A table of clauses already built (a parse, a Milvus collection, a test)."""
         clauses = list(clauses)
-        return ClauseTable(
+        return cls(
             clauses,
             lambda clause: clause,
             ids=[clause.id for clause in clauses],

@@ -126,7 +126,7 @@ class PolicyIndex:
             with ThreadPoolExecutor(max_workers=3, thread_name_prefix="policyqa-load") as pool:
                 verified = pool.submit(verify_files, version, manifest)
                 catalogue = pool.submit(read_catalogue, version)
-                tokenizer = pool.submit(_warm, manifest_tokenizer(manifest))
+                tokenizer = pool.submit(_loaded_tokenizer, manifest)
                 try:
                     embedder = embedder or Embedder.from_settings(settings, progress=False)
                     check_model(index_dir, manifest, embedder, settings)
@@ -294,8 +294,9 @@ class PolicyIndex:
         return self.catalogue.neighbours(clause_id)
 
 
-def _warm(tokenizer: Tokenizer) -> Tokenizer:
-    """``tokenizer`` with its jieba dictionary loaded now rather than on the first query."""
+def _loaded_tokenizer(manifest: dict) -> Tokenizer:
+    """The index's tokenizer with its jieba dictionary loaded now rather than on the first query."""
+    tokenizer = manifest_tokenizer(manifest)
     tokenizer.tokenize("预热")
     return tokenizer
 

@@ -67,6 +67,22 @@ def test_a_byte_flipped_in_any_file_is_refused_at_load_with_one_line(
     assert str(tiny_index_copy) not in message and "\n" not in message
 
 
+def test_a_manifest_missing_an_entry_is_refused_with_one_line(
+    tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder
+) -> None:
+    """The manifest is read in the load's worker threads too (the BM25 tokenizer): a missing entry is the
+    same one-line error there."""
+    manifest_file = version_of(tiny_index_copy) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    del manifest["tokenizer"]
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(
+        IndexCorruptError, match=r"cannot be read \(KeyError: 'tokenizer'\); rebuild it"
+    ) as refused:
+        PolicyIndex.load(tiny_index_copy, index_settings, embedder=embedder)
+    assert "\n" not in str(refused.value)
+
+
 def test_zeroed_vectors_and_a_truncated_bm25_file_are_refused(
     tiny_index_copy: Path, index_settings: IndexSettings, embedder: Embedder
 ) -> None:
