@@ -6,8 +6,8 @@ table from that benchmark.
 
 Needs an index of the full lawrefbook plus the seed document (eval/build_lawref_index.sh builds it).
 Writes the Markdown atomically and prints it; ``--reports DIR`` also writes one report per question set
-with its worst misses. The README's table (between its speed markers) is rewritten when the HTTP benchmark
-ran over every validation question (not with ``--no-http`` or ``--limit``).
+with its worst misses. The README's table (between its speed markers) is rewritten too, unless ``--no-http``
+(no HTTP figures) or ``--limit`` (a quick check) is given.
 """
 
 from __future__ import annotations
