@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     index.add_argument("--model", help="'default' or a sentence-transformers model name or path")
     index.add_argument(
-        "--ann", choices=ANN_TYPES, help="vector index: flat (exact, default), hnsw or ivf (approximate)"
+        "--ann",
+        choices=ANN_TYPES,
+        help="vector index: flat (every vector, stored in float16; default), hnsw or ivf (approximate)",
     )
     add_store_arguments(index)
     index.set_defaults(func=run_index)
