@@ -9,7 +9,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from policyqa.corpus.parse import iter_document_files
 from policyqa.corpus.worker import ParseWorker
 from policyqa.indexer import store
 from policyqa.indexer.bm25 import BM25Index, BM25Params
-from policyqa.indexer.embedder import Embedder
+from policyqa.indexer.embedder import Embedder, PassageEmbeddings
 from policyqa.indexer.errors import IndexWriteError, NothingToIndexError, StorageFullError, UnknownIdError
 from policyqa.indexer.integrity import check_vectors, verify_files
 from policyqa.indexer.manifest import (
@@ -33,6 +35,15 @@ from policyqa.indexer.manifest import (
     manifest_vector_store,
 )
 from policyqa.indexer.passages import clause_passages
+from policyqa.indexer.sentence_vectors import FILES as SENTENCE_FILES
+from policyqa.indexer.sentence_vectors import (
+    MANIFEST_KEY,
+    Span,
+    StoredSentenceVectors,
+    passage_sentence_spans,
+    stack,
+)
+from policyqa.indexer.sentence_vectors import save as save_sentence_vectors
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.vector_store import build_vector_store
@@ -96,7 +107,7 @@ def build_index(
                 bm25_params=BM25Params(settings.bm25_k1, settings.bm25_b),
                 vector_store=settings.vector_store,
                 ann=settings.ann,
-                previous_vectors={},
+                previous=Previous({}, {}),
                 extra={"update": "build", "skipped": skipped},
                 started=started,
             )
@@ -258,7 +269,7 @@ def _update(
     """Copy the version in force, apply ``change(connection, tokenizer)``, rebuild the retrievers, swap.
     The files copied from the version in force are checked against its checksums first: a damaged one is
     refused, not carried into the next version."""
-    verify_files(current, manifest, only=(store.DATABASE, store.VECTORS))
+    verify_files(current, manifest, only=(store.DATABASE, store.VECTORS, *SENTENCE_FILES))
     tokenizer = manifest_tokenizer(manifest)
     version = store.new_version(index_dir)
     try:
@@ -274,7 +285,7 @@ def _update(
             bm25_params=BM25Params(**manifest["bm25"]),
             vector_store=manifest_vector_store(manifest),
             ann=manifest["ann_requested"],
-            previous_vectors=_vectors_by_text(current),
+            previous=_previous(current, manifest),
             extra={"update": kind},
             started=started,
             model=(
@@ -291,12 +302,41 @@ def _update(
     return new_manifest
 
 
-def _vectors_by_text(version: Path) -> dict[str, np.ndarray]:
-    """Passage text → stored vector of a version (what an update can reuse without embedding)."""
+@dataclass(frozen=True)
+class Previous:
+    """What a new version can take from the one it replaces, by passage text: the passage vectors and (None
+    when that version has none: the new one then has none either) the sentence vectors."""
+
+    vectors: dict[str, np.ndarray]
+    sentences: dict[str, np.ndarray] | None
+
+
+def _previous(version: Path, manifest: dict) -> Previous:
+    """The stored vectors of a version (what an update can reuse without embedding)."""
     vectors = np.load(version / store.VECTORS)
+    stored = StoredSentenceVectors.load(version, manifest)
     with closing(store.connect(version)) as connection:
         passages = store.read_passage_texts(connection)
-    return {text: vectors[row] for row, (_, text) in enumerate(passages)}
+    if stored is not None and not stored.fits(len(passages)):
+        stored = None
+    sentences = None
+    if stored is not None:
+        sentences = {
+            text: stored.vectors[stored.rows[row] : stored.rows[row + 1]]
+            for row, (_, text) in enumerate(passages)
+        }
+    return Previous({text: vectors[row] for row, (_, text) in enumerate(passages)}, sentences)
+
+
+def _passages_and_spans(connection: sqlite3.Connection) -> tuple[list[tuple[int, str]], list[list[Span]]]:
+    """``(passage id, text)`` of every passage, ordered by id, and the spans of the sentences each holds."""
+    passages: list[tuple[int, str]] = []
+    spans: list[list[Span]] = []
+    for _clause_id, group in groupby(store.iter_passage_clauses(connection), key=lambda row: row[2].id):
+        rows = list(group)
+        passages.extend((passage_id, text) for passage_id, text, _clause in rows)
+        spans.extend(passage_sentence_spans(rows[0][2], [text for _, text, _clause in rows]))
+    return passages, spans
 
 
 def _finish_version(
@@ -308,7 +348,7 @@ def _finish_version(
     bm25_params: BM25Params,
     vector_store: str,
     ann: str,
-    previous_vectors: dict[str, np.ndarray],
+    previous: Previous,
     extra: dict,
     started: float,
     model: tuple[str, int, int, str] | None = None,
@@ -322,9 +362,15 @@ def _finish_version(
             for table in ("documents", "clauses")
         }
         BM25Index.build(store.iter_passage_tokens(connection), bm25_params).save(version / "bm25")
-        passages = store.read_passage_texts(connection)
-    new_texts = [text for _, text in passages if text not in previous_vectors]
-    if new_texts and embedder is None:
+        passages, spans = _passages_and_spans(connection)
+    sentences = previous.sentences
+    new_rows = [
+        row
+        for row, (_, text) in enumerate(passages)
+        if text not in previous.vectors
+        or (sentences is not None and len(sentences.get(text, ())) != len(spans[row]))
+    ]
+    if new_rows and embedder is None:
         raise RuntimeError("passages without stored vectors need an embedder")
     model_id, dimension, max_tokens, backend = model or (
         embedder.model_id,
@@ -332,17 +378,26 @@ def _finish_version(
         embedder.max_tokens,
         embedder.encoder.backend,
     )
-    if new_texts:
+    new = None
+    if new_rows:
         backend = embedder.encoder.backend
-    if new_texts and len(new_texts) == len(passages):  # nothing to reuse: the embeddings are the vectors
-        vectors = embedder.embed_passages(new_texts)
+        new = embedder.embed_passages_and_sentences(
+            [passages[row][1] for row in new_rows],
+            [spans[row] for row in new_rows] if sentences is not None else None,
+        )
+        if new.sentence_vectors is None:
+            sentences = None
+    if new is not None and len(new_rows) == len(passages):  # nothing to reuse: the embeddings are the vectors
+        vectors, sentence_vectors, sentence_rows = new.vectors, new.sentence_vectors, new.sentence_rows
     else:
-        embedded = iter(embedder.embed_passages(new_texts) if new_texts else ())
-        vectors = np.empty((len(passages), dimension), dtype=np.float32)
-        for row, (_, text) in enumerate(passages):
-            vectors[row] = previous_vectors[text] if text in previous_vectors else next(embedded)
+        vectors, sentence_vectors, sentence_rows = _assembled(
+            passages, new_rows, new, previous, dimension, sentences is not None
+        )
     check_vectors(vectors)
     np.save(version / store.VECTORS, vectors)
+    sentence_entry = {}
+    if sentence_vectors is not None:
+        sentence_entry = {MANIFEST_KEY: save_sentence_vectors(version, sentence_vectors, sentence_rows)}
     passage_ids = np.array([passage_id for passage_id, _ in passages], dtype=np.int64)
     dense = build_vector_store(vector_store, vectors, passage_ids, ann)
     dense.save(version / "dense")
@@ -362,10 +417,36 @@ def _finish_version(
         "documents": counts["documents"],
         "clauses": counts["clauses"],
         "passages": len(passages),
-        "embedded": len(set(new_texts)),
+        "embedded": len({passages[row][1] for row in new_rows}),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 3),
         "version": version.name,
+        **sentence_entry,
         **extra,
     }
     return store.write_manifest(version, manifest)
+
+
+def _assembled(
+    passages: list[tuple[int, str]],
+    new_rows: list[int],
+    new: PassageEmbeddings | None,
+    previous: Previous,
+    dimension: int,
+    with_sentences: bool,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Every passage's vector (and sentence vectors), from the new embeddings or the previous version."""
+    fresh = dict(zip(new_rows, range(len(new_rows)), strict=True))
+    vectors = np.empty((len(passages), dimension), dtype=np.float32)
+    for row, (_, text) in enumerate(passages):
+        vectors[row] = new.vectors[fresh[row]] if row in fresh else previous.vectors[text]
+    if not with_sentences:
+        return vectors, None, None
+    matrices = []
+    for row, (_, text) in enumerate(passages):
+        if row in fresh:
+            start, end = new.sentence_rows[fresh[row] : fresh[row] + 2]
+            matrices.append(new.sentence_vectors[start:end])
+        else:
+            matrices.append(previous.sentences[text])
+    return vectors, *stack(matrices, dimension)

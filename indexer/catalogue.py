@@ -162,6 +162,12 @@ class Catalogue:
         rows = [passages[starts[row] : starts[row + 1]] for row in map(self._row, clause_ids)]
         return np.unique(self.passage_ids[np.concatenate(rows)]) if rows else self.passage_ids[:0]
 
+    def passage_rows_of(self, clause_id: str) -> np.ndarray:
+        """The rows (in the vectors' order) of the clause's passages, in window order; UnknownIdError for an
+        unknown clause."""
+        row = self._row(clause_id)
+        return self._clause_passages[self._clause_passage_start[row] : self._clause_passage_start[row + 1]]
+
     def fold(self, passage_rows: np.ndarray, scores: np.ndarray) -> Ranking:
         """Passages (best first) → clauses (best passage per clause), as (clause id, score)."""
         clause_rows = self._passage_clause[passage_rows]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
-from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key
+from policyqa.indexer.embedding_cache import EmbeddingCache, cache_key, sentences_key
 from policyqa.indexer.encoders import Encoder, TorchEncoder, load_encoder
 from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.model_loading import known_model_id, load_model, prompts_in_force
 from policyqa.indexer.onnx_serving import load_serving_encoder
+from policyqa.indexer.sentence_vectors import Span, pool_sentences, stack
 from policyqa.indexer.settings import IndexSettings
 
 if TYPE_CHECKING:
@@ -21,6 +23,17 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassageEmbeddings:
+    """Passage vectors (float32, one row per passage) and, when asked for and possible, their sentences'
+    vectors (float16) with ``sentence_rows`` (passages + 1): passage ``p`` owns rows ``sentence_rows[p]`` to
+    ``sentence_rows[p + 1]``."""
+
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray | None
+    sentence_rows: np.ndarray | None
 
 
 class Embedder:
@@ -116,36 +129,85 @@ class Embedder:
         return self._encode(texts, self.query_prompt)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt.
+        """``(n, dimension)`` float32, L2-normalised embeddings of ``texts`` after the passage prompt (see
+        :meth:`embed_passages_and_sentences`)."""
+        return self.embed_passages_and_sentences(texts, None).vectors
+
+    def embed_passages_and_sentences(
+        self, texts: list[str], sentence_spans: list[list[Span]] | None
+    ) -> PassageEmbeddings:
+        """The passages' vectors and, when ``sentence_spans`` gives each passage's sentences (character
+        spans in its text), their vectors pooled from the same pass (``indexer/sentence_vectors.py``).
 
         Cached vectors are reused; the misses (each distinct text once) are embedded in batches of similar
         token counts (at most ``batch_size`` passages and ``batch_tokens`` padded tokens), each written to the
-        cache as soon as it is done, so an interrupted run resumes where it stopped. Each vector is written
-        straight into the returned array, which is all the memory the vectors take.
+        cache as soon as it is done, so an interrupted run resumes where it stopped. Each passage vector is
+        written straight into the returned array, which is all the memory they take; sentence vectors are
+        kept in float16. No sentence vectors (None) when the model's tokenizer cannot locate its tokens.
         """
+        spans = sentence_spans or [[] for _ in texts]
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        rows: dict[bytes, list[int]] = {}  # each distinct text's key → its rows
-        for row, text in enumerate(texts):
-            rows.setdefault(cache_key(self.model_id, self.passage_prompt, text), []).append(row)
-        for key, vector in self.cache.get_many(list(rows), self.dimension).items():
-            vectors[rows.pop(key)] = vector
+        sentences: dict[bytes, np.ndarray] = {}  # each distinct (text, spans)'s sentence vectors
+        keys_of = [  # each row's (passage key, sentences key)
+            (
+                cache_key(self.model_id, self.passage_prompt, text),
+                sentences_key(self.model_id, self.passage_prompt, text, row_spans),
+            )
+            for text, row_spans in zip(texts, spans, strict=True)
+        ]
+        rows: dict[tuple[bytes, bytes], list[int]] = {}  # each distinct (text, spans) → its rows
+        for row, keys in enumerate(keys_of):
+            rows.setdefault(keys, []).append(row)
+        cached = self.cache.get_many(list(dict.fromkeys(key for key, _ in rows)), self.dimension)
+        wanted = [keys for keys in rows if spans[rows[keys][0]]]
+        sentences.update(self.cache.get_sentences([key for _, key in wanted], self.dimension))
+        for keys in list(rows):
+            (key, sentence_key), first = keys, rows[keys][0]
+            if key in cached and (
+                not spans[first] or len(sentences.get(sentence_key, ())) == len(spans[first])
+            ):
+                vectors[rows.pop(keys)] = cached[key]
         tokens = dict(
             zip(rows, self.count_tokens([texts[positions[0]] for positions in rows.values()]), strict=True)
         )
         order = sorted(rows, key=tokens.__getitem__)
+        located = sentence_spans is not None
         with tqdm(
             total=len(order), desc="embedding", unit="passage", disable=not (self.progress and order)
         ) as bar:
             for start, end in padded_batches(
-                [tokens[key] for key in order], self.batch_size, self.batch_tokens
+                [tokens[keys] for keys in order], self.batch_size, self.batch_tokens
             ):
-                batch_keys = order[start:end]
-                batch = self._encode([texts[rows[key][0]] for key in batch_keys], self.passage_prompt)
-                self.cache.put_many(batch_keys, batch)
-                for key, vector in zip(batch_keys, batch, strict=True):
-                    vectors[rows[key]] = vector
-                bar.update(len(batch_keys))
-        return vectors
+                batch = order[start:end]
+                firsts = [rows[keys][0] for keys in batch]
+                batch_texts = [texts[row] for row in firsts]
+                if located:
+                    embedded, outputs = self.encoder.encode_tokens(batch_texts, self.passage_prompt)
+                else:
+                    embedded, outputs = self._encode(batch_texts, self.passage_prompt), None
+                pooled = {}
+                if outputs is not None:
+                    pooled = {
+                        sentence_key: pool_sentences(output, spans[row], vector).astype(np.float16)
+                        for (_key, sentence_key), row, output, vector in zip(
+                            batch, firsts, outputs, embedded, strict=True
+                        )
+                        if spans[row]
+                    }
+                elif located:
+                    logger.warning("this model's tokenizer cannot locate its tokens: no sentence vectors")
+                    located = False
+                self.cache.put_many([key for key, _ in batch], embedded, pooled)
+                sentences.update(pooled)
+                for keys, vector in zip(batch, embedded, strict=True):
+                    vectors[rows[keys]] = vector
+                bar.update(len(batch))
+        if not located:
+            return PassageEmbeddings(vectors, None, None)
+        by_row = [
+            sentences[sentence_key] if spans[row] else None for row, (_, sentence_key) in enumerate(keys_of)
+        ]
+        return PassageEmbeddings(vectors, *stack(by_row, self.dimension))
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return self.encoder.encode(texts, prompt)

@@ -10,12 +10,17 @@ cache and the index manifest then keep its vectors apart.
 
 How many threads one inference uses is decided here once for every backend (and FAISS):
 :func:`set_inference_threads`.
+
+Besides the vectors, every encoder can return each text's token outputs with their character spans
+(``encode_tokens``): the index pools its sentence vectors from the passage pass that makes the passage
+vectors (``indexer/sentence_vectors.py``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import numpy as np
@@ -67,6 +72,15 @@ def inference_threads() -> int:
     return _inference_threads or os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class TokenOutputs:
+    """One text's token vectors (the transformer's last hidden states, float32) and each token's character
+    span in the text, ``(tokens, 2)``: the prompt's tokens end at or before 0, special tokens are empty."""
+
+    vectors: np.ndarray
+    spans: np.ndarray
+
+
 class Encoder(Protocol):
     """Texts in, L2-normalised float32 vectors out, for one loaded model.
 
@@ -79,6 +93,11 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         """``(len(texts), dimension)`` embeddings of ``prompt + text``, in one batch."""
+        ...
+
+    def encode_tokens(self, texts: list[str], prompt: str) -> tuple[np.ndarray, list[TokenOutputs] | None]:
+        """What ``encode`` returns, and each text's token outputs from the same pass (None when the model's
+        tokenizer cannot say where its tokens are in the text)."""
         ...
 
     def count_tokens(self, texts: list[str]) -> list[int]:
@@ -114,9 +133,52 @@ class TorchEncoder:
         )
         return np.asarray(embeddings, dtype=np.float32)
 
+    def encode_tokens(self, texts: list[str], prompt: str) -> tuple[np.ndarray, list[TokenOutputs] | None]:
+        """What ``encode`` returns, and each text's token outputs from the same pass."""
+        import torch
+
+        features = self.model.preprocess(texts, prompt=prompt or None)
+        with torch.inference_mode():
+            output = self.model(features)
+        vectors = normalized(output["sentence_embedding"].float().numpy())
+        hidden = output["token_embeddings"].float().numpy()
+        return vectors, token_outputs(self.model, texts, prompt, features, hidden)
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, without prompt and special tokens."""
         return count_model_tokens(self.model, texts)
+
+
+def normalized(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (rows) scaled to unit length, as float32."""
+    vectors = vectors.astype(np.float32, copy=False)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def token_outputs(
+    model: SentenceTransformer, texts: list[str], prompt: str, features: dict, hidden: np.ndarray
+) -> list[TokenOutputs] | None:
+    """Each text's rows of ``hidden`` (the transformer's outputs for ``features``, sentence-transformers'
+    own tokenisation of ``prompt + text``) with the character spans its fast tokenizer reports; None when
+    the tokenizer reports none or tokenises differently (the spans would then point elsewhere)."""
+    try:
+        encoded = model.tokenizer(
+            [prompt + text for text in texts],
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=model.max_seq_length,
+        )
+    except (NotImplementedError, TypeError, ValueError):  # a slow tokenizer has no offsets
+        return None
+    masks = features["attention_mask"].numpy().astype(bool)
+    ids = features["input_ids"].numpy()
+    outputs = []
+    for row, (mask, offsets) in enumerate(zip(masks, encoded["offset_mapping"], strict=True)):
+        if ids[row][mask].tolist() != encoded["input_ids"][row]:
+            return None
+        spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2) - len(prompt)
+        outputs.append(TokenOutputs(hidden[row][mask], spans))
+    return outputs
 
 
 def count_model_tokens(model: SentenceTransformer, texts: list[str]) -> list[int]:

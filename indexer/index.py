@@ -37,6 +37,7 @@ from policyqa.indexer.records import (
 )
 from policyqa.indexer.relevance import RelevanceScorer, load_relevance_model
 from policyqa.indexer.retrievers import BM25Retriever, DenseRetriever, Retriever
+from policyqa.indexer.sentence_vectors import StoredSentenceVectors
 from policyqa.indexer.settings import IndexSettings
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.indexer.validity import today
@@ -80,11 +81,13 @@ class PolicyIndex:
         catalogue: Catalogue,
         retrievers: Sequence[Retriever],
         vector_store: VectorStore,
+        sentence_vectors: StoredSentenceVectors | None = None,
         changed: Callable[[], bool] | None = None,
     ):
         """``retrievers`` are the store's (BM25 and dense), ``vector_store`` what the relevance features
-        search by passage id; ``changed`` tells whether the store was written since this was loaded (by
-        another process: a second server worker, ``policyqa index``, a replica sharing Milvus)."""
+        search by passage id; ``sentence_vectors`` the answers' sentence vectors, when the index has them;
+        ``changed`` tells whether the store was written since this was loaded (by another process: a second
+        server worker, ``policyqa index``, a replica sharing Milvus)."""
         self.manifest = manifest
         self.settings = settings
         self.embedder = embedder
@@ -92,6 +95,7 @@ class PolicyIndex:
         self.catalogue = catalogue
         self.retrievers = tuple(retrievers)
         self.vector_store = vector_store
+        self.sentence_vectors = sentence_vectors
         self.changed = changed or (lambda: False)
         self.pipeline = RetrievalPipeline.from_settings(
             settings, catalogue, self.retrievers, embedder.model_id
@@ -164,6 +168,12 @@ class PolicyIndex:
             raise IndexCorruptError(
                 f"index version {version.name} is inconsistent (vectors, BM25 and rows disagree); rebuild it"
             )
+        sentence_vectors = StoredSentenceVectors.load(version, manifest)
+        if sentence_vectors is not None and not sentence_vectors.fits(len(catalogue.passage_ids)):
+            raise IndexCorruptError(
+                f"index version {version.name} is inconsistent (sentence vectors and passages disagree); "
+                "rebuild it"
+            )
         embedder.embed_query("预热")  # and run the model once: the first call is several times slower
         return cls(
             manifest=manifest,
@@ -173,6 +183,7 @@ class PolicyIndex:
             catalogue=catalogue,
             retrievers=[BM25Retriever(bm25, tokenizer, catalogue), DenseRetriever(vector_store, catalogue)],
             vector_store=vector_store,
+            sentence_vectors=sentence_vectors,
             changed=_superseded(version),
         )
 
@@ -196,6 +207,7 @@ class PolicyIndex:
             catalogue=self.catalogue,
             retrievers=retrievers,
             vector_store=vector_store or self.vector_store,
+            sentence_vectors=self.sentence_vectors,
             changed=self.changed,
         )
 
@@ -276,6 +288,13 @@ class PolicyIndex:
     def clause(self, clause_id: str) -> Clause:
         """The clause with ``clause_id``; UnknownIdError when absent."""
         return self.catalogue.clause(clause_id)
+
+    def sentence_vectors_of(self, clause_id: str, count: int) -> np.ndarray | None:
+        """The stored vectors (float32) of the clause's ``count`` quotable sentences, in reading order; None
+        when the index stores none or not that many (``indexer/sentence_vectors.py``)."""
+        if self.sentence_vectors is None:
+            return None
+        return self.sentence_vectors.of_passages(self.catalogue.passage_rows_of(clause_id), count)
 
     def document(self, document_id: str) -> Document:
         """The document with ``document_id``; UnknownIdError when absent."""

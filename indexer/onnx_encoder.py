@@ -33,7 +33,14 @@ import numpy as np
 import torch
 
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS
-from policyqa.indexer.encoders import Backend, count_model_tokens, inference_threads
+from policyqa.indexer.encoders import (
+    Backend,
+    TokenOutputs,
+    count_model_tokens,
+    inference_threads,
+    normalized,
+    token_outputs,
+)
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.onnx_serving import (
     EXPORT_FORMAT,
@@ -107,18 +114,30 @@ class OnnxEncoder:
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         """``(len(texts), dimension)`` embeddings of ``prompt + text``, in one batch."""
         features = self.model.preprocess(texts, prompt=prompt or None)
-        inputs = {name: features[name].numpy() for name in self.input_names}
-        (hidden,) = self.session.run([self.output_name], inputs)
-        features[self.output_name] = torch.from_numpy(hidden)
-        with torch.inference_mode():
-            for module in list(self.model)[1:]:
-                features = module(features)
-        vectors = features["sentence_embedding"].numpy().astype(np.float32, copy=False)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return self._pooled(features, self._run(features))
+
+    def encode_tokens(self, texts: list[str], prompt: str) -> tuple[np.ndarray, list[TokenOutputs] | None]:
+        """What ``encode`` returns, and each text's token outputs from the same pass."""
+        features = self.model.preprocess(texts, prompt=prompt or None)
+        hidden = self._run(features)
+        return self._pooled(features, hidden), token_outputs(self.model, texts, prompt, features, hidden)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, without prompt and special tokens."""
         return count_model_tokens(self.model, texts)
+
+    def _run(self, features: dict) -> np.ndarray:
+        inputs = {name: features[name].numpy() for name in self.input_names}
+        (hidden,) = self.session.run([self.output_name], inputs)
+        return hidden
+
+    def _pooled(self, features: dict, hidden: np.ndarray) -> np.ndarray:
+        """The model's modules after the transformer (pooling, ...) over ``hidden``, L2-normalised."""
+        features[self.output_name] = torch.from_numpy(hidden)
+        with torch.inference_mode():
+            for module in list(self.model)[1:]:
+                features = module(features)
+        return normalized(features["sentence_embedding"].numpy())
 
 
 class Int8OnnxEncoder(OnnxEncoder):

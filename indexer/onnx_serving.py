@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from policyqa.indexer.encoders import INT8_SUFFIX, Backend, inference_threads
+from policyqa.indexer.encoders import INT8_SUFFIX, Backend, TokenOutputs, inference_threads, normalized
 from policyqa.indexer.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -96,6 +96,15 @@ class ServingEncoder:
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         """``(len(texts), dimension)`` embeddings of ``prompt + text``, in one batch."""
+        return self._run(texts, prompt, with_tokens=False)[0]
+
+    def encode_tokens(self, texts: list[str], prompt: str) -> tuple[np.ndarray, list[TokenOutputs] | None]:
+        """What ``encode`` returns, and each text's token outputs from the same pass."""
+        return self._run(texts, prompt, with_tokens=True)
+
+    def _run(
+        self, texts: list[str], prompt: str, *, with_tokens: bool
+    ) -> tuple[np.ndarray, list[TokenOutputs] | None]:
         encodings = self._tokenizer.encode_batch([prompt + text for text in texts])
         columns = {
             "input_ids": [encoding.ids for encoding in encodings],
@@ -104,13 +113,22 @@ class ServingEncoder:
         }
         inputs = {name: np.asarray(columns[name], dtype=np.int64) for name in self.spec.input_names}
         (hidden,) = self.session.run([self.spec.output_name], inputs)
+        masks = np.asarray(columns["attention_mask"], dtype=bool)
         if self.spec.pooling == "cls":
             vectors = hidden[:, 0]
         else:
-            mask = np.asarray(columns["attention_mask"], dtype=np.float32)[:, :, None]
+            mask = masks[:, :, None].astype(np.float32)
             vectors = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        vectors = vectors.astype(np.float32, copy=False)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        tokens = None
+        if with_tokens:
+            tokens = [
+                TokenOutputs(
+                    hidden[row][mask].astype(np.float32, copy=False),
+                    np.asarray(encoding.offsets, dtype=np.int64)[mask] - len(prompt),
+                )
+                for row, (encoding, mask) in enumerate(zip(encodings, masks, strict=True))
+            ]
+        return normalized(vectors), tokens
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, without prompt and special tokens: what the inference tokenizer cuts off at its

@@ -70,3 +70,20 @@ def _fit(prefix: str, text: str, count_tokens: TokenCounter, budget: int) -> lis
     cuts = [match.start() for match in _SENTENCE_END.finditer(text) if 0 < match.start() < len(text)]
     cut = min(cuts, key=lambda position: abs(position - middle)) if cuts else middle
     return _fit(prefix, text[:cut], count_tokens, budget) + _fit(prefix, text[cut:], count_tokens, budget)
+
+
+def window_layout(clause_text: str, passage_texts: Sequence[str]) -> tuple[int, list[int]] | None:
+    """How :func:`clause_passages` laid a clause out in its passages (texts in window order): the length of
+    their common prefix and where each window starts in ``clause_text``; None when the texts are not such a
+    layout (every window carries the same prefix, and the windows joined are the clause text)."""
+    if not passage_texts:
+        return None
+    prefix, rest = divmod(sum(map(len, passage_texts)) - len(clause_text), len(passage_texts))
+    if rest or prefix < 0 or "".join(text[prefix:] for text in passage_texts) != clause_text:
+        return None
+    if any(text[:prefix] != passage_texts[0][:prefix] for text in passage_texts):
+        return None
+    starts = [0]
+    for text in passage_texts[:-1]:
+        starts.append(starts[-1] + len(text) - prefix)
+    return prefix, starts

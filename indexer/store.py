@@ -438,6 +438,13 @@ def read_passage_texts(connection: sqlite3.Connection) -> list[tuple[int, str]]:
     return list(connection.execute("SELECT id, text FROM passages ORDER BY id"))
 
 
+def iter_passage_clauses(connection: sqlite3.Connection) -> Iterator[tuple[int, str, Clause]]:
+    """``(passage id, text, its clause)`` of every passage, ordered by id, one at a time."""
+    query = f"SELECT p.id, p.text, {_CLAUSE_COLUMNS} FROM passages p JOIN clauses c ON c.id = p.clause_id"
+    for row in connection.execute(query + " ORDER BY p.id"):
+        yield row[0], row[1], _clause_of(row[2:])
+
+
 def iter_passage_tokens(connection: sqlite3.Connection) -> Iterator[list[str]]:
     """The BM25 tokens of every passage, ordered by id, one passage at a time."""
     for (tokens_json,) in connection.execute("SELECT tokens_json FROM passages ORDER BY id"):

@@ -17,6 +17,7 @@ from policyqa.corpus.model import Clause, Document
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.errors import IndexMismatchError, InvalidQueryError
 from policyqa.indexer.records import Hit, Query, Retrieval, SearchFilters
+from policyqa.indexer.sentence_vectors import SentenceVectorLookup
 from policyqa.indexer.validity import Validity
 from policyqa.registry import Registry
 from policyqa.service.budget import check_budget
@@ -81,8 +82,9 @@ class Answer:
 class Answerer(Protocol):
     """Turns a question and the clauses found for it into a cited answer (or a refusal)."""
 
-    def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
-        """The answer to ``query.text`` drawn from ``hits`` (search order, at least one, each relevant)."""
+    def answer(self, query: Query, hits: Sequence[Hit], stored: SentenceVectorLookup) -> Answer:
+        """The answer to ``query.text`` drawn from ``hits`` (search order, at least one, each relevant);
+        ``stored`` gives the index's vectors of a clause's sentences, where it has them."""
         ...
 
 
@@ -118,7 +120,9 @@ def ask(
     if not relevant:
         top = max((hit.relevance or 0.0 for hit in retrieval.hits), default=0.0)
         return retrieval, Answer(NO_ANSWER_TEXT, True, top, ())
-    return retrieval, with_dependencies(index, retrieval, answerer.answer(retrieval.query, relevant))
+    return retrieval, with_dependencies(
+        index, retrieval, answerer.answer(retrieval.query, relevant, index.sentence_vectors_of)
+    )
 
 
 def with_dependencies(index: PolicyIndex, retrieval: Retrieval, answer: Answer) -> Answer:

@@ -26,16 +26,16 @@ from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.records import Hit, Query
 from policyqa.indexer.relevance import weighted_coverage
+from policyqa.indexer.sentence_vectors import SentenceVectorLookup
+from policyqa.indexer.sentences import Sentence, quotable_sentences
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
 from policyqa.service.budget import check_budget
-from policyqa.text import compatibility_form, normalize
+from policyqa.text import normalize
 
 if TYPE_CHECKING:
     from policyqa.service.settings import ServiceSettings
 
-SENTENCE_ENDINGS = frozenset("。！？；!?;\n")
-CLOSING_MARKS = frozenset("”’」』）)】")
 MAX_QUOTES = 3  # an answer quotes at most this many sentences
 RELATIVE_MARGIN = 0.1  # a sentence is quoted when its score is within this of the best one
 SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 - it) * term overlap
@@ -43,18 +43,8 @@ SIMILARITY_WEIGHT = 0.5  # quoting score = SIMILARITY_WEIGHT * similarity + (1 -
 # embedded an answer's sentences in 115 ms where one call took 152-164 ms), the time budget checked between.
 SENTENCE_BATCH = 4
 
-_LABEL_SEPARATORS = " \t\u3000.．、：:，,"
-
-Similarity = Callable[[str, list[str]], list[float]]
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a clause: ``text == clause.text[start:end]``."""
-
-    start: int
-    end: int
-    text: str
+# each clause of the hits with its quotable sentences → the question's similarity to every sentence, in order
+Similarity = Callable[[Sequence[tuple[Clause, list[Sentence]]]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -72,60 +62,6 @@ class Candidate:
     def score(self) -> float:
         """How well the sentence answers the question, for choosing what to quote (in [0, 1])."""
         return SIMILARITY_WEIGHT * self.similarity + (1 - SIMILARITY_WEIGHT) * self.overlap
-
-
-def split_sentences(text: str) -> list[Sentence]:
-    """Sentences ending at 。！？；(or half-width !?;) or a line break; closing quotes stay with their
-    sentence; surrounding whitespace is trimmed; offsets point into ``text``."""
-    sentences: list[Sentence] = []
-    start = 0
-    index = 0
-    while index < len(text):
-        if text[index] in SENTENCE_ENDINGS:
-            end = index + 1
-            while end < len(text) and text[end] in CLOSING_MARKS:
-                end += 1
-            _append_trimmed(sentences, text, start, end)
-            start = index = end
-        else:
-            index += 1
-    _append_trimmed(sentences, text, start, len(text))
-    return sentences
-
-
-def _append_trimmed(sentences: list[Sentence], text: str, start: int, end: int) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if _has_content(text[start:end]):
-        sentences.append(Sentence(start, end, text[start:end]))
-
-
-def quotable_sentences(clause: Clause) -> list[Sentence]:
-    """The clause's sentences minus its bare number/heading (``（十二）发展创新型孵化器。`` says nothing
-    on its own); a leading number and heading are cut off the first sentence."""
-    result = []
-    for sentence in split_sentences(clause.text):
-        start = _skip_label(clause, sentence)
-        if start < sentence.end and _has_content(clause.text[start : sentence.end]):
-            result.append(Sentence(start, sentence.end, clause.text[start : sentence.end]))
-    return result
-
-
-def _skip_label(clause: Clause, sentence: Sentence) -> int:
-    position = sentence.start
-    for label in (clause.number, clause.heading):
-        written = clause.text[position : position + len(label)]
-        if label and compatibility_form(written) == compatibility_form(label):
-            position += len(label)
-            while position < sentence.end and clause.text[position] in _LABEL_SEPARATORS:
-                position += 1
-    return position
-
-
-def _has_content(text: str) -> bool:
-    return any(char.isalnum() for char in text)
 
 
 def term_weights(terms: Sequence[str], sentences: Sequence[str]) -> dict[str, float]:
@@ -149,15 +85,16 @@ def score_candidates(
     similarity: Similarity,
 ) -> list[Candidate]:
     """Every quotable sentence of the hits (clauses in search order), scored against the question."""
+    groups = [(clause, quotable_sentences(clause)) for clause, _document in hits]
     located = [
         (rank, clause, document, sentence)
-        for rank, (clause, document) in enumerate(hits)
-        for sentence in quotable_sentences(clause)
+        for rank, ((clause, document), (_clause, sentences)) in enumerate(zip(hits, groups, strict=True))
+        for sentence in sentences
     ]
     if not located:
         return []
     texts = [sentence.text for *_, sentence in located]
-    similarities = similarity(question, texts)
+    similarities = similarity(groups)
     weights = term_weights(terms, texts)
     return [
         Candidate(
@@ -232,23 +169,42 @@ class ExtractiveAnswerer:
     def from_settings(cls, settings: ServiceSettings, embedder: Embedder) -> ExtractiveAnswerer:
         return cls(embedder)
 
-    def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
+    def answer(self, query: Query, hits: Sequence[Hit], stored: SentenceVectorLookup) -> Answer:
         confidence = max((hit.relevance or 0.0 for hit in hits), default=0.0)
-        return compose_answer(self.candidates(query, hits), confidence)
+        return compose_answer(self.candidates(query, hits, stored), confidence)
 
-    def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
-        """The scored sentences of the hits an answer is drawn from."""
+    def candidates(self, query: Query, hits: Sequence[Hit], stored: SentenceVectorLookup) -> list[Candidate]:
+        """The scored sentences of the hits an answer is drawn from: each sentence's vector the index's
+        own (``stored``), else embedded now."""
+
+        def similarity(groups: Sequence[tuple[Clause, list[Sentence]]]) -> list[float]:
+            found = [stored(clause.id, len(sentences)) for clause, sentences in groups]
+            missing = [
+                sentence.text
+                for (_clause, sentences), vectors in zip(groups, found, strict=True)
+                if vectors is None
+                for sentence in sentences
+            ]
+            embedded = iter(self.sentence_vectors.vectors(missing)) if missing else iter(())
+            rows = [
+                row
+                for (_clause, sentences), vectors in zip(groups, found, strict=True)
+                for row in (vectors if vectors is not None else [next(embedded) for _ in sentences])
+            ]
+            return (np.stack(rows) @ query.vector).tolist() if rows else []
+
         return score_candidates(
             query.text,
             self.tokenizer.tokenize(query.text),
             [(hit.clause, hit.document) for hit in hits],
-            similarity=lambda _question, sentences: self.sentence_vectors.similarity(query.vector, sentences),
+            similarity=similarity,
         )
 
 
 class SentenceVectors:
-    """Query-prompt embeddings of sentences from the index's already-loaded model, kept in a bounded
-    in-memory LRU cache: clauses that keep coming up are embedded once, nothing touches disk."""
+    """Query-prompt embeddings of sentences from the index's already-loaded model (for an index that stores
+    none), kept in a bounded in-memory LRU cache: clauses that keep coming up are embedded once, nothing
+    touches disk."""
 
     def __init__(self, embedder: Embedder, max_entries: int = 20_000):
         self.embedder = embedder
@@ -265,8 +221,3 @@ class SentenceVectors:
             found.update(embedded)
             self._cache.put_many(embedded)  # batch by batch: a request out of time leaves its work cached
         return np.stack([found[text] for text in texts])
-
-    def similarity(self, question_vector: np.ndarray, sentences: list[str]) -> list[float]:
-        """Cosine similarity of the question to each sentence, both embedded as queries (the symmetric
-        use of e5's prompts)."""
-        return (self.vectors(sentences) @ question_vector).tolist()

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from policyqa.service.extractive import split_sentences
+from policyqa.indexer.sentences import split_sentences
 from policyqa.text import NUMERAL, normalize
 
 NGRAM = 2

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.records import Hit, Query
+from policyqa.indexer.sentence_vectors import SentenceVectorLookup
+from policyqa.indexer.sentences import quotable_sentences
 from policyqa.service.answers import Answer, Quote, clause_label
-from policyqa.service.extractive import ExtractiveAnswerer, quotable_sentences
+from policyqa.service.extractive import ExtractiveAnswerer
 from policyqa.service.grounding import CheckedSentence, check_reply, containment
 from policyqa.service.llm_client import LLMClient, LLMUnavailableError
 
@@ -73,8 +75,8 @@ class LLMAnswerer:
             raise ValueError("the llm answerer needs POLICYQA_LLM_BASE_URL and POLICYQA_LLM_MODEL")
         return cls(client, ExtractiveAnswerer(embedder))
 
-    def answer(self, query: Query, hits: Sequence[Hit]) -> Answer:
-        extractive = replace(self.fallback.answer(query, hits), grounding="fallback_extractive")
+    def answer(self, query: Query, hits: Sequence[Hit], stored: SentenceVectorLookup) -> Answer:
+        extractive = replace(self.fallback.answer(query, hits, stored), grounding="fallback_extractive")
         try:
             reply = self.client.complete(prompt_messages(query.text, hits))
         except LLMUnavailableError:

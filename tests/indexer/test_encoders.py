@@ -302,3 +302,27 @@ def test_repeated_queries_come_from_the_cache(embedder: Embedder, tmp_path: Path
     uncached = embedder_with_cache(0)
     assert uncached.embed_query("孵化器") is not uncached.embed_query("孵化器")
     assert len(uncached.query_cache) == 0
+
+
+def test_every_backend_returns_the_token_outputs_of_the_pass_that_embeds(
+    index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """What the index pools its sentence vectors from: each token's output and where it is in the text, from
+    the same pass as the vector, alike on torch, the ONNX export and the torch-free encoder."""
+    folder = export_folder(index_settings.model_cache_dir, embedder.model_id)
+    serving = load_serving_encoder(index_settings.model_cache_dir, embedder.model_id, "onnx")
+    texts = [text.split(": ", 1)[1] for text in OTHER_TEXTS]
+    prompt = embedder.passage_prompt
+    torch_vectors, torch_outputs = TorchEncoder(embedder.model).encode_tokens(texts, prompt)
+    for encoder in (TorchEncoder(embedder.model), OnnxEncoder(embedder.model, folder / FP32_FILE), serving):
+        vectors, outputs = encoder.encode_tokens(texts, prompt)
+        assert np.allclose(vectors, encoder.encode(texts, prompt), atol=1e-6)
+        assert np.allclose(vectors, torch_vectors, atol=1e-4)
+        for text, vector, output, expected in zip(texts, vectors, outputs, torch_outputs, strict=True):
+            assert np.array_equal(output.spans, expected.spans)
+            assert np.allclose(output.vectors, expected.vectors, atol=1e-3)
+            mean = output.vectors.mean(axis=0)  # e5 pools the mean of every token's output
+            assert float(mean @ vector) / np.linalg.norm(mean) > 0.99999
+            in_text = output.spans[(output.spans[:, 1] > output.spans[:, 0]) & (output.spans[:, 1] > 0)]
+            covered = {position for start, end in in_text for position in range(max(start, 0), end)}
+            assert covered == {position for position, char in enumerate(text) if not char.isspace()}

@@ -3,14 +3,13 @@
 from dataclasses import replace
 
 from policyqa.corpus.model import Clause, Document
+from policyqa.indexer.sentences import Sentence, quotable_sentences, split_sentences
 from policyqa.indexer.tokenizer import Tokenizer
 from policyqa.service.answers import NO_ANSWER_TEXT, clause_label
 from policyqa.service.extractive import (
     Candidate,
     compose_answer,
-    quotable_sentences,
     score_candidates,
-    split_sentences,
     term_weights,
 )
 from policyqa.text import normalize
@@ -56,7 +55,12 @@ def char_similarity(question: str, sentences: list[str]) -> list[float]:
 
 
 def candidates(question: str, hits: list[tuple[Clause, Document]]) -> list[Candidate]:
-    return score_candidates(question, TOKENIZER.tokenize(question), hits, similarity=char_similarity)
+    def similarity(groups: list[tuple[Clause, list[Sentence]]]) -> list[float]:
+        return char_similarity(
+            question, [sentence.text for _clause, sentences in groups for sentence in sentences]
+        )
+
+    return score_candidates(question, TOKENIZER.tokenize(question), hits, similarity=similarity)
 
 
 def test_split_sentences_on_chinese_and_half_width_endings_and_line_breaks():
