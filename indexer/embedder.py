@@ -15,7 +15,7 @@ from policyqa.indexer.encoders import Encoder, TorchEncoder, load_encoder
 from policyqa.indexer.lru import LRUCache
 from policyqa.indexer.model_loading import known_model_id, load_model, prompts_in_force
 from policyqa.indexer.onnx_serving import load_serving_encoder
-from policyqa.indexer.sentence_vectors import Span, pool_sentences, stack
+from policyqa.indexer.sentence_vectors import Span, pool_sentences
 from policyqa.indexer.settings import IndexSettings
 
 if TYPE_CHECKING:
@@ -142,12 +142,11 @@ class Embedder:
         Cached vectors are reused; the misses (each distinct text once) are embedded in batches of similar
         token counts (at most ``batch_size`` passages and ``batch_tokens`` padded tokens), each written to the
         cache as soon as it is done, so an interrupted run resumes where it stopped. Each passage vector is
-        written straight into the returned array, which is all the memory they take; sentence vectors are
-        kept in float16. No sentence vectors (None) when the model's tokenizer cannot locate its tokens.
+        written straight into the returned array, which is all the memory they take, and the sentence vectors
+        into one float16 array. No sentence vectors (None) if the tokenizer cannot locate its tokens.
         """
         spans = sentence_spans or [[] for _ in texts]
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        sentences: dict[bytes, np.ndarray] = {}  # each distinct (text, spans)'s sentence vectors
         keys_of = [  # each row's (passage key, sentences key)
             (
                 cache_key(self.model_id, self.passage_prompt, text),
@@ -158,20 +157,34 @@ class Embedder:
         rows: dict[tuple[bytes, bytes], list[int]] = {}  # each distinct (text, spans) → its rows
         for row, keys in enumerate(keys_of):
             rows.setdefault(keys, []).append(row)
+        located = sentence_spans is not None
+        sentence_rows = np.concatenate(
+            [[0], np.cumsum([len(row_spans) for row_spans in spans], dtype=np.int64)]
+        )
+        sentence_vectors = np.empty(
+            (int(sentence_rows[-1]) if located else 0, self.dimension), dtype=np.float16
+        )
+
+        def place(keys: tuple[bytes, bytes], matrix: np.ndarray) -> None:
+            """Write a (text, spans)'s sentence vectors at each of its rows (no copy kept elsewhere)."""
+            for row in rows[keys]:
+                sentence_vectors[sentence_rows[row] : sentence_rows[row + 1]] = matrix
+
         cached = self.cache.get_many(list(dict.fromkeys(key for key, _ in rows)), self.dimension)
-        wanted = [keys for keys in rows if spans[rows[keys][0]]]
-        sentences.update(self.cache.get_sentences([key for _, key in wanted], self.dimension))
+        wanted = [keys[1] for keys, positions in rows.items() if located and spans[positions[0]]]
+        found = self.cache.get_sentences(wanted, self.dimension)
         for keys in list(rows):
             (key, sentence_key), first = keys, rows[keys][0]
-            if key in cached and (
-                not spans[first] or len(sentences.get(sentence_key, ())) == len(spans[first])
-            ):
-                vectors[rows.pop(keys)] = cached[key]
+            if key in cached and (not spans[first] or len(found.get(sentence_key, ())) == len(spans[first])):
+                vectors[rows[keys]] = cached[key]
+                if spans[first]:
+                    place(keys, found[sentence_key])
+                del rows[keys]
+        del cached, found
         tokens = dict(
             zip(rows, self.count_tokens([texts[positions[0]] for positions in rows.values()]), strict=True)
         )
         order = sorted(rows, key=tokens.__getitem__)
-        located = sentence_spans is not None
         with tqdm(
             total=len(order), desc="embedding", unit="passage", disable=not (self.progress and order)
         ) as bar:
@@ -188,26 +201,24 @@ class Embedder:
                 pooled = {}
                 if outputs is not None:
                     pooled = {
-                        sentence_key: pool_sentences(output, spans[row], vector).astype(np.float16)
-                        for (_key, sentence_key), row, output, vector in zip(
-                            batch, firsts, outputs, embedded, strict=True
-                        )
+                        keys: pool_sentences(output, spans[row], vector).astype(np.float16)
+                        for keys, row, output, vector in zip(batch, firsts, outputs, embedded, strict=True)
                         if spans[row]
                     }
                 elif located:
                     logger.warning("this model's tokenizer cannot locate its tokens: no sentence vectors")
                     located = False
-                self.cache.put_many([key for key, _ in batch], embedded, pooled)
-                sentences.update(pooled)
+                self.cache.put_many(
+                    [key for key, _ in batch], embedded, {keys[1]: matrix for keys, matrix in pooled.items()}
+                )
+                for keys, matrix in pooled.items():
+                    place(keys, matrix)
                 for keys, vector in zip(batch, embedded, strict=True):
                     vectors[rows[keys]] = vector
                 bar.update(len(batch))
         if not located:
             return PassageEmbeddings(vectors, None, None)
-        by_row = [
-            sentences[sentence_key] if spans[row] else None for row, (_, sentence_key) in enumerate(keys_of)
-        ]
-        return PassageEmbeddings(vectors, *stack(by_row, self.dimension))
+        return PassageEmbeddings(vectors, sentence_vectors, sentence_rows)
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return self.encoder.encode(texts, prompt)

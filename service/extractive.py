@@ -8,8 +8,9 @@ shares (高新区 in a 高新区 document) say nothing about which sentence answ
 contains (苏州, 百分之七十) says where the fact is.
 
 The scoring and composing functions are pure: they take the hits, the question's terms and a sentence
-similarity function; ``ExtractiveAnswerer`` supplies them from the index's already-loaded embedder (sentences
-embedded with the query prompt, the question's vector taken from its search).
+similarity function; ``ExtractiveAnswerer`` supplies the similarity from the index's stored sentence vectors
+(``indexer/sentence_vectors.py``), or for an index without them from its already-loaded embedder (sentences
+embedded with the query prompt), the question's vector taken from its search.
 """
 
 from __future__ import annotations
