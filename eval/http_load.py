@@ -63,26 +63,44 @@ def load_test(
 ) -> LoadResult:
     """``concurrency`` clients send requests back to back for ``duration`` seconds, cycling through
     ``questions``; a request that fails or answers with status >= 400 counts as an error."""
+    _check(endpoint, questions)
+    cycled = itertools.cycle(questions).__next__
+    deadline = time.perf_counter() + duration
+
+    def next_question() -> str | None:
+        return cycled() if time.perf_counter() < deadline else None
+
+    return asyncio.run(_load(base_url, endpoint, next_question, concurrency))
+
+
+def send_each(base_url: str, endpoint: str, questions: list[str], *, concurrency: int) -> LoadResult:
+    """Every question sent once, by ``concurrency`` clients (e.g. to fill the server's query cache before a
+    timed run); errors counted as in :func:`load_test`."""
+    _check(endpoint, questions)
+    remaining = iter(questions)
+    return asyncio.run(_load(base_url, endpoint, lambda: next(remaining, None), concurrency))
+
+
+def _check(endpoint: str, questions: list[str]) -> None:
     if endpoint not in ENDPOINTS:
         raise EvalError(f"unknown endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
     if not questions:
         raise EvalError("no questions to send")
-    return asyncio.run(_load(base_url, endpoint, questions, concurrency, duration))
 
 
 async def _load(
-    base_url: str, endpoint: str, questions: list[str], concurrency: int, duration: float
+    base_url: str, endpoint: str, next_question: Callable[[], str | None], concurrency: int
 ) -> LoadResult:
+    """Clients send ``next_question()`` back to back until it gives None."""
     build_request = ENDPOINTS[endpoint]
-    next_question = itertools.cycle(questions).__next__
     latencies_ms: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async def client_loop(client: httpx.AsyncClient, deadline: float) -> None:
+    async def client_loop(client: httpx.AsyncClient) -> None:
         nonlocal errors
-        while time.perf_counter() < deadline:
-            method, path, options = build_request(next_question())
+        while (question := next_question()) is not None:
+            method, path, options = build_request(question)
             started = time.perf_counter()
             try:
                 response = await client.request(method, path, **options)
@@ -94,8 +112,7 @@ async def _load(
 
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
         started = time.perf_counter()
-        deadline = started + duration
-        await asyncio.gather(*(client_loop(client, deadline) for _ in range(concurrency)))
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return LoadResult(
         endpoint=endpoint,

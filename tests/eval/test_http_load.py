@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from policyqa.eval.errors import EvalError
-from policyqa.eval.http_load import load_test
+from policyqa.eval.http_load import load_test, send_each
 from policyqa.eval.server import LOOPBACK, free_port
 
 
@@ -61,6 +61,15 @@ def test_search_load_counts_requests_and_cycles_questions(server):
     assert 0 < result.latency_ms_p50 <= result.latency_ms_p95 <= result.latency_ms_p99
     assert set(Handler.seen_queries) == {"孵化器", "审批"}
     assert len(Handler.seen_queries) == result.requests
+
+
+def test_send_each_sends_every_question_exactly_once(server):
+    Handler.seen_queries.clear()
+    questions = [f"问题{number}" for number in range(25)] + [""]  # the empty one answers 422
+    result = send_each(server, "/search", questions, concurrency=4)
+    assert sorted(Handler.seen_queries) == sorted(questions)
+    assert result.requests == len(questions)
+    assert result.errors == 1
 
 
 def test_failed_requests_are_errors(server):
