@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OPSET = 17
+FUSED_MIN_COSINE = 0.99999  # the fused fp32 export against the unfused one, per check text
 # A fixed Chinese set each export must reproduce: questions, clauses, traditional characters, full- and
 # half-width punctuation, numbers and 文号, a long passage (truncated at the model's limit).
 CHECK_TEXTS = (
@@ -157,6 +158,7 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
         work = Path(temporary)
         _export_fp32(model, work / FP32_FILE)
         _quantize_int8(work / FP32_FILE, work / INT8_FILE)
+        _fuse_attention(model, work / FP32_FILE)
         for name in (FP32_FILE, INT8_FILE):
             _move_weights_out(work / name)
         expected = _torch_vectors(model)
@@ -229,6 +231,64 @@ def _export_fp32(model: SentenceTransformer, path: Path) -> None:
             f"the model cannot be exported to ONNX ({type(error).__name__}: {error}); "
             "use POLICYQA_BACKEND=torch"
         ) from None
+
+
+def _fuse_attention(model: SentenceTransformer, path: Path) -> None:
+    """Replace the fp32 export at ``path`` with one whose attention, layer norms and GELUs are fused, when
+    ONNX Runtime's transformer optimiser can fuse every layer of it and the result agrees with it.
+
+    The optimiser recognises attention only in the graph the model's eager attention traces to (the default
+    SDPA export fuses nothing), so the transformer is exported again with eager attention and optimised as
+    a BERT-family encoder: on the default model 12 attention blocks, 24 skip layer norms and 12 bias GELUs,
+    passages embedded 1.11-1.14x as fast, vectors equal to the unfused export's to float rounding. The int8
+    export stays quantised from the unfused graph. A model the optimiser does not fully fuse (another
+    architecture) keeps the unfused export."""
+    import onnx
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    transformer = model[0].auto_model
+    config = transformer.config
+    layers, heads, hidden = (
+        getattr(config, name, None) for name in ("num_hidden_layers", "num_attention_heads", "hidden_size")
+    )
+    if not all(isinstance(value, int) for value in (layers, heads, hidden)):
+        return
+    eager, fused = path.with_name("eager.onnx"), path.with_name("fused.onnx")
+    attention = config._attn_implementation
+    try:
+        transformer.set_attn_implementation("eager")
+        try:
+            _export_fp32(model, eager)
+        finally:
+            transformer.set_attn_implementation(attention)
+        logging.disable(logging.WARNING)  # the optimiser's progress lines on the root logger
+        try:
+            optimized = optimize_model(
+                str(eager), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+            )
+        finally:
+            logging.disable(logging.NOTSET)
+        fused_layers = optimized.get_fused_operator_statistics().get("Attention", 0)
+        agreement = 0.0
+        if fused_layers == layers:
+            onnx.save_model(optimized.model, str(fused))
+            texts = list(CHECK_TEXTS)
+            plain = OnnxEncoder(model, path).encode(texts, "")
+            agreement = float(np.min(np.sum(OnnxEncoder(model, fused).encode(texts, "") * plain, axis=1)))
+        if agreement >= FUSED_MIN_COSINE:
+            fused.replace(path)
+        else:
+            logger.info(
+                "attention not fused in the ONNX export",
+                extra={"fused_layers": fused_layers, "layers": layers, "agreement": agreement},
+            )
+    except Exception as error:  # whatever the exporter or optimiser fails on, the plain export stays
+        logger.info(
+            "attention not fused in the ONNX export", extra={"reason": f"{type(error).__name__}: {error}"}
+        )
+    finally:
+        eager.unlink(missing_ok=True)
+        fused.unlink(missing_ok=True)
 
 
 def _quantize_int8(source: Path, target: Path) -> None:

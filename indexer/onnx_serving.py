@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 # The layout of an export folder (HOME/models/onnx/<digest of the model id>/), written by onnx_encoder.py.
-EXPORT_FORMAT = 4  # bump when what an export holds changes; older exports are remade
+EXPORT_FORMAT = 5  # bump when what an export holds changes; older exports are remade
 MARKER_NAME = "policyqa-onnx.json"
 FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
 WEIGHTS_FILE = "{model}.data"  # a model's weights (ONNX external data), memory-mapped by ONNX Runtime

@@ -4,6 +4,7 @@ are cached."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyqa.indexer import PolicyIndex, build_index, onnx_serving
+from policyqa.indexer import PolicyIndex, build_index, onnx_encoder, onnx_serving
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.embedding_cache import EmbeddingCache
 from policyqa.indexer.encoders import TorchEncoder, count_model_tokens
@@ -21,6 +22,7 @@ from policyqa.indexer.learned_ranker import RANKER_DIR, load_ranker
 from policyqa.indexer.onnx_encoder import CHECK_TEXTS, OnnxEncoder
 from policyqa.indexer.onnx_serving import (
     FP32_FILE,
+    INT8_FILE,
     MARKER_NAME,
     MIN_COSINE,
     SERVING_KEY,
@@ -250,6 +252,38 @@ def test_the_export_is_made_once_and_remade_when_damaged(
     assert (folder / weights).stat().st_size == marker["files"][weights]
     expected = TorchEncoder(model).encode(["第一条"], "")[0]
     assert float(remade.encode(["第一条"], "")[0] @ expected) >= MIN_COSINE["onnx"]
+
+
+def test_the_fp32_export_runs_fused_attention_and_the_int8_export_the_unfused_graph(
+    index_settings: IndexSettings, embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """The fp32 export is ONNX Runtime's optimised graph (fused attention per layer; agreement with torch is
+    checked above); the int8 export is quantised from the plain graph, so its vectors stay as they were."""
+    import onnx
+
+    folder = export_folder(index_settings.model_cache_dir, embedder.model_id)
+    layers = embedder.model[0].auto_model.config.num_hidden_layers
+
+    def operators(name: str) -> list[str]:
+        return [node.op_type for node in onnx.load(str(folder / name), load_external_data=False).graph.node]
+
+    assert operators(FP32_FILE).count("Attention") == layers
+    assert "Attention" not in operators(INT8_FILE) and "Softmax" in operators(INT8_FILE)
+
+
+def test_a_fused_graph_that_does_not_agree_leaves_the_plain_export(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = embedder.model
+    attention = model[0].auto_model.config._attn_implementation
+    path = tmp_path / FP32_FILE
+    onnx_encoder._export_fp32(model, path)
+    written = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(onnx_encoder, "FUSED_MIN_COSINE", 1.01)  # no graph agrees this well
+    onnx_encoder._fuse_attention(model, path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == written
+    assert [file.name for file in tmp_path.iterdir()] == [FP32_FILE]  # its temporary files removed
+    assert model[0].auto_model.config._attn_implementation == attention  # the torch model as it was
 
 
 def test_the_setting_switches_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
