@@ -261,13 +261,10 @@ def _fuse_attention(model: SentenceTransformer, path: Path) -> None:
             _export_fp32(model, eager)
         finally:
             transformer.set_attn_implementation(attention)
-        logging.disable(logging.WARNING)  # the optimiser's progress lines on the root logger
-        try:
+        with _root_warnings_muted():  # the optimiser's progress lines
             optimized = optimize_model(
                 str(eager), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
             )
-        finally:
-            logging.disable(logging.NOTSET)
         fused_layers = optimized.get_fused_operator_statistics().get("Attention", 0)
         agreement = 0.0
         if fused_layers == layers:
@@ -307,8 +304,7 @@ def _quantize_int8(source: Path, target: Path) -> None:
         if len(initializer.dims) == 2 and initializer.dims[0] > initializer.dims[1]
     }
     excluded = [node.name for node in graph.node if node.op_type == "MatMul" and set(node.input) & narrowing]
-    logging.disable(logging.WARNING)  # the quantiser's advice on the root logger is not the user's concern
-    try:
+    with _root_warnings_muted():  # the quantiser's advice is not the user's concern
         quantize_dynamic(
             str(source),
             str(target),
@@ -317,6 +313,14 @@ def _quantize_int8(source: Path, target: Path) -> None:
             op_types_to_quantize=["MatMul"],
             nodes_to_exclude=excluded,
         )
+
+
+@contextlib.contextmanager
+def _root_warnings_muted() -> Iterator[None]:
+    """ONNX Runtime's export tools log advice and progress on the root logger: silenced while they run."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
     finally:
         logging.disable(logging.NOTSET)
 
