@@ -2,9 +2,10 @@
 
 ``POLICYQA_BACKEND`` names the backend: ``torch`` runs the sentence-transformers model as it is; ``onnx``
 and ``onnx-int8`` (``indexer/onnx_encoder.py``) run its transformer exported to ONNX Runtime, fp32 or with
-int8 weights, and keep sentence-transformers' own tokenisation, prompts, pooling and normalisation; once an
-export exists, ``indexer/onnx_serving.py`` runs it with ONNX Runtime and the tokenizers library alone (no
-torch, no sentence-transformers: the fast start of a server). An encoder whose vectors are not interchangeable
+int8 weights, ``openvino`` the fp32 export compiled by OpenVINO (bf16 where the CPU has it), all keeping
+sentence-transformers' own tokenisation, prompts, pooling and normalisation; once an export exists,
+``indexer/onnx_serving.py`` runs it with its runtime and the tokenizers library alone (no torch, no
+sentence-transformers: the fast start of a server). An encoder whose vectors are not interchangeable
 with torch's (int8) names itself in ``id_suffix``, which the embedder adds to the model id: the embedding
 cache and the index manifest then keep its vectors apart.
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from policyqa.indexer.settings import IndexSettings
 
-Backend = Literal["torch", "onnx", "onnx-int8"]
+Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 INT8_SUFFIX = "+int8"  # on the model id of vectors made with int8 weights
 
@@ -42,6 +43,7 @@ ENCODERS = Registry(
         "torch": "policyqa.indexer.encoders:TorchEncoder",
         "onnx": "policyqa.indexer.onnx_encoder:OnnxEncoder",
         "onnx-int8": "policyqa.indexer.onnx_encoder:Int8OnnxEncoder",
+        "openvino": "policyqa.indexer.onnx_encoder:OpenVinoEncoder",
     },
 )
 _inference_threads: int | None = None  # None: the libraries' own default (every core)

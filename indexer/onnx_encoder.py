@@ -1,4 +1,4 @@
-"""The ONNX Runtime backends (``POLICYQA_BACKEND=onnx`` and ``onnx-int8``) for any configured model.
+"""The ONNX backends (``POLICYQA_BACKEND=onnx``, ``onnx-int8`` and ``openvino``) for any configured model.
 
 sentence-transformers' own ONNX backend needs ``optimum-onnx``, whose every release pins transformers < 4.58
 while sentence-transformers 6 needs transformers 5, so the same two steps it wraps are called directly: the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.metadata
 import json
 import logging
 import shutil
@@ -34,6 +35,7 @@ import torch
 
 from policyqa.indexer.e5_model import VERIFICATION_TEXTS
 from policyqa.indexer.encoders import (
+    ENCODERS,
     Backend,
     TokenOutputs,
     count_model_tokens,
@@ -94,8 +96,8 @@ class OnnxEncoder:
         self.dimension: int = model.get_embedding_dimension()
         self.max_tokens: int = model.max_seq_length
         self.path = path
-        self.session = session(path, inference_threads())
-        self.input_names = [node.name for node in self.session.get_inputs()]
+        self.session = session(path, inference_threads(), self.backend)
+        self.input_names = self.session.input_names
         self.output_name = model[0].module_output_name
 
     @classmethod
@@ -110,7 +112,7 @@ class OnnxEncoder:
 
     def use_threads(self, threads: int) -> None:
         """Run each inference on ``threads`` threads from now on (ONNX Runtime fixes them per session)."""
-        self.session = session(self.path, threads)
+        self.session = session(self.path, threads, self.backend)
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         """``(len(texts), dimension)`` embeddings of ``prompt + text``, in one batch."""
@@ -129,8 +131,7 @@ class OnnxEncoder:
 
     def _run(self, features: dict) -> np.ndarray:
         inputs = {name: features[name].numpy() for name in self.input_names}
-        (hidden,) = self.session.run([self.output_name], inputs)
-        return hidden
+        return self.session.run(self.output_name, inputs)
 
     def _pooled(self, features: dict, hidden: np.ndarray) -> np.ndarray:
         """The model's modules after the transformer (pooling, ...) over ``hidden``, L2-normalised."""
@@ -148,6 +149,13 @@ class Int8OnnxEncoder(OnnxEncoder):
     backend: Backend = "onnx-int8"
 
 
+class OpenVinoEncoder(OnnxEncoder):
+    """The fp32 export compiled by OpenVINO (bf16 where the CPU computes it natively,
+    ``indexer/openvino_session.py``); interchangeable with torch's vectors."""
+
+    backend: Backend = "openvino"
+
+
 def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> None:
     """Export ``model``'s transformer to ``folder`` (fp32 and int8), check both against torch, and move
     them into place atomically with their marker; ModelLoadError when an export disagrees."""
@@ -163,8 +171,8 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
             _move_weights_out(work / name)
         expected = _torch_vectors(model)
         agreement = {}
-        for backend, name in (("onnx", FP32_FILE), ("onnx-int8", INT8_FILE)):
-            found = OnnxEncoder(model, work / name).encode(list(CHECK_TEXTS), "")
+        for backend, (name, _) in MODEL_FILES.items():
+            found = ENCODERS.resolve(backend)(model, work / name).encode(list(CHECK_TEXTS), "")
             agreement[backend] = round(float(np.min(np.sum(found * expected, axis=1))), 6)
         spec = _checked_serving_spec(model, work, expected)
         marker = {
@@ -174,7 +182,8 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
             "min_cosine_to_torch": agreement,
             SERVING_KEY: spec.to_json() if spec is not None else None,
             "torch": torch.__version__,
-            "onnxruntime": _onnxruntime_version(),
+            "onnxruntime": _version("onnxruntime"),
+            "openvino": _version("openvino"),
             "seconds": round(time.perf_counter() - started, 1),
         }
         (work / MARKER_NAME).write_text(json.dumps(marker, indent=2), encoding="utf-8")
@@ -399,13 +408,11 @@ def _serving_spec(model: SentenceTransformer, fp32_file: Path) -> ServingSpec | 
         pooling=pooling.pooling_mode,
         pad_token=str(tokenizer.pad_token),
         pad_id=int(tokenizer.pad_token_id),
-        input_names=tuple(node.name for node in session(fp32_file, 1).get_inputs()),
+        input_names=session(fp32_file, 1, "onnx").input_names,
         output_name=modules[0].module_output_name,
         prompts=dict(model.prompts or {}),
     )
 
 
-def _onnxruntime_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
+def _version(package: str) -> str:
+    return importlib.metadata.version(package)

@@ -1,5 +1,5 @@
-"""Embeddings from an ONNX export alone: ONNX Runtime plus the tokenizers library, neither torch nor
-sentence-transformers imported (docs/decisions/2026-12-02-torch-free-serving.md).
+"""Embeddings from an ONNX export alone: ONNX Runtime (or OpenVINO) plus the tokenizers library, neither torch
+nor sentence-transformers imported (docs/decisions/2026-12-02-torch-free-serving.md).
 
 Importing sentence-transformers (and with it torch and transformers) and building the model took ~10 of a
 server's 12 s cold start and held a second copy of the weights beside the ONNX session. An export made by
@@ -17,25 +17,40 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from policyqa.indexer.encoders import INT8_SUFFIX, Backend, TokenOutputs, inference_threads, normalized
 from policyqa.indexer.errors import ModelLoadError
+from policyqa.registry import Registry
 
 if TYPE_CHECKING:
-    import onnxruntime
     from tokenizers import Tokenizer
 
 # The layout of an export folder (HOME/models/onnx/<digest of the model id>/), written by onnx_encoder.py.
 EXPORT_FORMAT = 5  # bump when what an export holds changes; older exports are remade
 MARKER_NAME = "policyqa-onnx.json"
 FP32_FILE, INT8_FILE = "model.onnx", "model-int8.onnx"
-WEIGHTS_FILE = "{model}.data"  # a model's weights (ONNX external data), memory-mapped by ONNX Runtime
+WEIGHTS_FILE = "{model}.data"  # a model's weights (ONNX external data), memory-mapped by the runtime
 TOKENIZER_FILE = "tokenizer.json"
-MODEL_FILES: dict[Backend, tuple[str, str]] = {"onnx": (FP32_FILE, ""), "onnx-int8": (INT8_FILE, INT8_SUFFIX)}
-MIN_COSINE: dict[Backend, float] = {"onnx": 0.9999, "onnx-int8": 0.99}  # to torch, per check text
+# Per backend: the graph it runs and the suffix its vectors add to the model id ("" when interchangeable
+# with torch's: OpenVINO's bf16 agrees to ~0.9999 and retrieves alike, docs/decisions/2026-12-03-openvino.md).
+MODEL_FILES: dict[Backend, tuple[str, str]] = {
+    "onnx": (FP32_FILE, ""),
+    "onnx-int8": (INT8_FILE, INT8_SUFFIX),
+    "openvino": (FP32_FILE, ""),
+}
+# agreement required with torch, per check text
+MIN_COSINE: dict[Backend, float] = {"onnx": 0.9999, "onnx-int8": 0.99, "openvino": 0.999}
+RUNTIMES = Registry(
+    "ONNX runtime",
+    {
+        "onnx": "policyqa.indexer.onnx_serving:OnnxRuntimeSession",
+        "onnx-int8": "policyqa.indexer.onnx_serving:OnnxRuntimeSession",
+        "openvino": "policyqa.indexer.openvino_session:OpenVinoSession",
+    },
+)
 SERVING_KEY = "serving"  # the marker's entry holding a ServingSpec
 COUNT_BATCH = 512  # texts per tokenizer call when counting tokens (each call's padding is bounded by it)
 Pooling = Literal["mean", "cls"]
@@ -67,7 +82,8 @@ class ServingSpec:
 
 
 class ServingEncoder:
-    """An export run by ONNX Runtime, tokenised by the tokenizers library (the ``Encoder`` protocol)."""
+    """An export run by its backend's runtime, tokenised by the tokenizers library (the ``Encoder``
+    protocol)."""
 
     def __init__(
         self, model_file: Path, tokenizer_file: Path, spec: ServingSpec, backend: Backend, id_suffix: str
@@ -78,14 +94,14 @@ class ServingEncoder:
         self.dimension = spec.dimension
         self.max_tokens = spec.max_tokens
         self.path = model_file
-        self.session = session(model_file, inference_threads())
+        self.session = session(model_file, inference_threads(), backend)
         self._tokenizer = read_tokenizer(tokenizer_file)
         self._tokenizer.enable_truncation(spec.max_tokens)
         self._tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=spec.pad_token)
 
     def use_threads(self, threads: int) -> None:
-        """Run each inference on ``threads`` threads from now on (ONNX Runtime fixes them per session)."""
-        self.session = session(self.path, threads)
+        """Run each inference on ``threads`` threads from now on (the runtimes fix them per session)."""
+        self.session = session(self.path, threads, self.backend)
 
     def token_ids(self, texts: list[str], prompt: str) -> list[list[int]]:
         """The model's input ids of ``prompt + text`` (truncated, unpadded), as encoded for inference."""
@@ -112,7 +128,7 @@ class ServingEncoder:
             "token_type_ids": [encoding.type_ids for encoding in encodings],
         }
         inputs = {name: np.asarray(columns[name], dtype=np.int64) for name in self.spec.input_names}
-        (hidden,) = self.session.run([self.spec.output_name], inputs)
+        hidden = self.session.run(self.spec.output_name, inputs)
         masks = np.asarray(columns["attention_mask"], dtype=bool)
         if self.spec.pooling == "cls":
             vectors = hidden[:, 0]
@@ -205,18 +221,46 @@ def read_tokenizer(path: Path) -> Tokenizer:
         raise ModelLoadError(f"unreadable tokenizer {path} ({error}); it is removed, start again") from None
 
 
-def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session with ``threads`` per inference (the server sets one: its parallelism comes
-    from concurrent requests); ModelLoadError when the file cannot be read (it is removed: the next load
-    remakes it)."""
-    import onnxruntime
+class Session(Protocol):
+    """A graph loaded by one runtime: its input names, and one inference returning the named output (safe
+    to call from several threads at once)."""
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # a damaged file: the next load remakes it
-        path.unlink(missing_ok=True)
-        raise ModelLoadError(f"unreadable ONNX export {path} ({error}); it is removed, start again") from None
+    input_names: tuple[str, ...]
+
+    def run(self, output_name: str, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class OnnxRuntimeSession:
+    """ONNX Runtime's CPU session (``POLICYQA_BACKEND=onnx`` and ``onnx-int8``)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # a damaged file: the next load remakes it
+            raise unreadable_export(path, error) from None
+        self.input_names = tuple(node.name for node in self._session.get_inputs())
+
+    def run(self, output_name: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        (output,) = self._session.run([output_name], inputs)
+        return output
+
+
+def session(path: Path, threads: int, backend: Backend) -> Session:
+    """``backend``'s runtime on the graph at ``path``, ``threads`` per inference (the server sets one: its
+    parallelism comes from concurrent requests); ModelLoadError when the file cannot be read (it is removed:
+    the next load remakes it)."""
+    return RUNTIMES.resolve(backend)(path, threads)
+
+
+def unreadable_export(path: Path, error: Exception) -> ModelLoadError:
+    """The error for a graph file a runtime cannot read, which is removed so that the next load remakes it."""
+    path.unlink(missing_ok=True)
+    return ModelLoadError(f"unreadable ONNX export {path} ({error}); it is removed, start again")

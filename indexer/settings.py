@@ -49,7 +49,8 @@ class IndexSettings(ParseLimitSettings):
     backend: Backend = Field(
         default="onnx",
         description="inference backend of the embedding model: onnx (ONNX Runtime, fp32; without torch once "
-        "exported), onnx-int8 or torch",
+        "exported), openvino (the same export compiled by OpenVINO, bf16 where the CPU has it), onnx-int8 or "
+        "torch",
     )
     # POLICYQA_STORE says where the whole index lives (docs/milvus.md); POLICYQA_VECTOR_STORE is the vector
     # backend inside a folder index only (Milvus holds its own vectors)
