@@ -110,6 +110,20 @@ def test_an_export_runs_without_torch_as_sentence_transformers_runs_it(
     assert (encoder.dimension, encoder.max_tokens) == (embedder.dimension, embedder.max_tokens)
 
 
+def _linked_export(
+    index_settings: IndexSettings, model_id: str, home: Path, *, leave_out: str
+) -> tuple[Path, Path]:
+    """The session's export of ``model_id`` linked file by file into ``home``'s model cache, but the file
+    ``leave_out`` (for the test to write its own); the source and copy folders."""
+    source = export_folder(index_settings.model_cache_dir, model_id)
+    copy = export_folder(home, model_id)
+    copy.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.name != leave_out:
+            (copy / path.name).symlink_to(path)
+    return source, copy
+
+
 def _run_fresh_python(script: str, home: Path, *, backend: str) -> str:
     """The standard output of ``script`` run by a fresh interpreter (nothing imported yet) with
     POLICYQA_HOME=``home`` and POLICYQA_BACKEND=``backend``; fails the test when it fails."""
@@ -171,13 +185,8 @@ def test_an_export_without_a_serving_spec_is_not_run_without_torch(
 ) -> None:
     """An export of a model whose pipeline the torch-free encoder does not run (no ``serving`` entry): the
     embedder then loads the model through sentence-transformers, as for any model before its export."""
-    source = export_folder(index_settings.model_cache_dir, embedder.model_id)
-    copy = export_folder(tmp_path, embedder.model_id)
-    copy.mkdir(parents=True)
-    for path in source.iterdir():
-        (copy / path.name).symlink_to(path)
+    source, copy = _linked_export(index_settings, embedder.model_id, tmp_path, leave_out=MARKER_NAME)
     marker = json.loads((source / MARKER_NAME).read_text(encoding="utf-8"))
-    (copy / MARKER_NAME).unlink()
     (copy / MARKER_NAME).write_text(json.dumps({**marker, SERVING_KEY: None}), encoding="utf-8")
     assert load_serving_encoder(tmp_path, embedder.model_id, "onnx") is None
     assert isinstance(
@@ -190,12 +199,7 @@ def test_a_damaged_tokenizer_is_a_model_load_error_and_is_removed(
 ) -> None:
     """A tokenizer file of the recorded size that does not parse: one error line, and the file is removed
     so that the next start exports again."""
-    source = export_folder(index_settings.model_cache_dir, embedder.model_id)
-    copy = export_folder(tmp_path, embedder.model_id)
-    copy.mkdir(parents=True)
-    for path in source.iterdir():
-        if path.name != TOKENIZER_FILE:
-            (copy / path.name).symlink_to(path)
+    source, copy = _linked_export(index_settings, embedder.model_id, tmp_path, leave_out=TOKENIZER_FILE)
     (copy / TOKENIZER_FILE).write_bytes(b"{" * (source / TOKENIZER_FILE).stat().st_size)
     with pytest.raises(ModelLoadError, match="unreadable tokenizer"):
         load_serving_encoder(tmp_path, embedder.model_id, "onnx")
@@ -266,12 +270,7 @@ def test_an_export_made_before_openvino_is_remade_for_it_and_still_serves_onnx(
 ) -> None:
     """A marker without OpenVINO's agreement (written by an earlier policyqa): ONNX Runtime still runs the
     export, while ``openvino`` finds no checked export, so the model is loaded and exported again."""
-    source = export_folder(index_settings.model_cache_dir, embedder.model_id)
-    copy = export_folder(tmp_path, embedder.model_id)
-    copy.mkdir(parents=True)
-    for path in source.iterdir():
-        if path.name != MARKER_NAME:
-            (copy / path.name).symlink_to(path)
+    source, copy = _linked_export(index_settings, embedder.model_id, tmp_path, leave_out=MARKER_NAME)
     marker = json.loads((source / MARKER_NAME).read_text(encoding="utf-8"))
     del marker["min_cosine_to_torch"]["openvino"]
     (copy / MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
