@@ -91,6 +91,12 @@ _PLACES = _place_pattern()
 _PROVINCE_OF = {city: province for province, cities in CITIES.items() for city in cities}
 
 
+def province_of(city: str) -> str | None:
+    """The province of a prefecture-level city as ``CITIES`` names it (济南 → 山东, 吉林市 → 吉林, traditional
+    characters too); None for a province, a municipality or a place not listed."""
+    return _PROVINCE_OF.get(fold(city))
+
+
 def infer_place(body: str) -> InferredPlace | None:
     """The province ``body`` belongs to, when its place names clearly point at one (at least
     ``MIN_MENTIONS`` of them, ``MIN_SHARE`` for that province), with the level it speaks at; None otherwise

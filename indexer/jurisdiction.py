@@ -2,7 +2,9 @@
 
 A question that names no place is answered from national documents first; one that names 深圳 from 深圳's
 documents and national ones. Documents of other places are not filtered out, they step back by a fixed
-amount of fused score, so a local clause that matches clearly better still comes first.
+amount of fused score, so a local clause that matches clearly better still comes first. Where the asker is
+known (a home region), places nested with it are not another place: a 山东 portal's 济南市 regulations and a
+济南 portal's 山东 ones neither step back nor step forward (docs/decisions/2026-12-02-home-region-boost.md).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
+from policyqa.corpus.places import province_of
 from policyqa.indexer.fusion import fusion_from_settings
 from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.text import fold
@@ -47,6 +50,25 @@ def named_regions(query: str, regions: Iterable[str]) -> frozenset[str]:
     return frozenset(
         region for region in regions if any(fold(name) in folded for name in region_names(region))
     )
+
+
+def province_of_region(region: str) -> str | None:
+    """The province a city region belongs to (济南市 → 山东); None for a province or a place not known."""
+    return next((province for name in region_names(region) if (province := province_of(name))), None)
+
+
+@lru_cache(maxsize=256)  # one entry per home region asked from; the index's regions are a handful
+def nested_regions(home: frozenset[str], regions: frozenset[str]) -> frozenset[str]:
+    """The ``regions`` nested with ``home`` but not in it: the cities of a home province and the province of a
+    home city (a 山东 home: 济南市, 青岛市; a 济南市 home: 山东, but not 青岛市)."""
+    home_keys = {place_key(region) for region in home}
+    home_provinces = {place_key(province) for region in home if (province := province_of_region(region))}
+    nested = set()
+    for region in regions - home:
+        province = province_of_region(region)
+        if (province is not None and place_key(province) in home_keys) or place_key(region) in home_provinces:
+            nested.add(region)
+    return frozenset(nested)
 
 
 def adjust_by_region(
@@ -86,16 +108,17 @@ def home_boost(settings: IndexSettings) -> float:
 
 
 class RegionStepBack:
-    """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are not the
-    asker's home region) lose ``settings.other_region_penalty`` × the best possible fused score, and the
-    home region's documents gain ``settings.home_region_boost`` × that score unless the query names another
-    place (a 江苏 portal asked about 深圳 prefers nothing of 江苏's)."""
+    """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are neither the
+    asker's home region nor nested with it) lose ``settings.other_region_penalty`` × the best possible fused
+    score, and the home region's documents gain ``settings.home_region_boost`` × that score unless the query
+    names another place (a 江苏 portal asked about 深圳 prefers nothing of 江苏's)."""
 
     def __init__(self, settings: IndexSettings, catalogue: Catalogue):
         self.catalogue = catalogue
         self.penalty = step_back(settings)
         self.boost = home_boost(settings)
-        self.home_regions = named_regions(settings.home_region or "", catalogue.regions)
+        self.configured_home = (settings.home_region or "").strip()
+        self.home_regions = named_regions(self.configured_home, catalogue.regions)
 
     def home(self, home_region: str | None = None) -> frozenset[str]:
         """The asker's home regions: ``home_region``'s, or the configured ones when it is None or blank."""
@@ -106,6 +129,7 @@ class RegionStepBack:
         named = named_regions(request.query.text, self.catalogue.regions)
         home = self.home(request.home_region)
         boosted = home if named <= home else frozenset()
-        return adjust_by_region(
-            ranking, self.catalogue.region_of, named | home, self.penalty, boosted, self.boost
-        )
+        given = (request.home_region or "").strip() or self.configured_home  # nested even if not indexed
+        nested = nested_regions(home | {given}, self.catalogue.regions) if given else frozenset()
+        kept = named | home | nested
+        return adjust_by_region(ranking, self.catalogue.region_of, kept, self.penalty, boosted, self.boost)

@@ -96,7 +96,8 @@ class IndexSettings(ParseLimitSettings):
     )
     home_region: str | None = Field(
         default=None,
-        description="hybrid: a region whose documents never step back and step forward (a 江苏 portal: 江苏)",
+        description="hybrid: a region whose documents never step back and step forward (a 江苏 portal: "
+        "江苏); places nested with it (its cities, its province) never step back",
     )
     # as much as another place's documents lose: seed questions (home 江苏) first 77 % → 84 %; STARD
     # validation asked from 上海 or 北京 −0.012–0.016 R@10 (docs/decisions/2026-12-02-home-region-boost.md)

@@ -1,5 +1,5 @@
-"""Documents of places a question does not name step back in hybrid search; named and home places do not,
-and the asker's home region steps forward."""
+"""Documents of places a question does not name step back in hybrid search; named and home places, and places
+nested with the home (its cities, its province), do not, and the asker's home region steps forward."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from policyqa.indexer import Embedder, IndexSettings, PolicyIndex, build_index
-from policyqa.indexer.jurisdiction import adjust_by_region, named_regions, region_names, same_region
+from policyqa.indexer.jurisdiction import (
+    adjust_by_region,
+    named_regions,
+    nested_regions,
+    province_of_region,
+    region_names,
+    same_region,
+)
 
 SUPPORT = "第一条 科技企业孵化器可以享受房租补贴、税收减免和创业投资等扶持。\n"
 NATIONAL = "科技企业孵化器管理办法"
@@ -29,6 +36,18 @@ def test_region_names_and_named_regions() -> None:
 def test_same_region_ignores_the_administrative_suffix() -> None:
     assert same_region("江苏", "江苏省") and same_region("郑州市", "郑州") and same_region("鄭州市", "郑州市")
     assert not same_region("江苏", "浙江") and not same_region("苏州市", "苏州工业园区")
+
+
+def test_a_home_province_holds_its_cities_and_a_home_city_its_province_but_not_its_siblings() -> None:
+    regions = frozenset({"山东", "济南市", "青岛市", "河南", "郑州市", "吉林", "深圳", "广东"})
+    assert nested_regions(frozenset({"山东"}), regions) == {"济南市", "青岛市"}
+    assert nested_regions(frozenset({"济南市"}), regions) == {"山东"}  # not 青岛市: another city's rules
+    assert nested_regions(frozenset({"深圳"}), regions) == {"广东"}
+    assert nested_regions(frozenset({"吉林"}), regions) == frozenset()  # the province, not 吉林市
+    assert nested_regions(frozenset(), regions) == frozenset()
+    assert nested_regions(frozenset({"河南省"}), regions) == {"郑州市"}  # as the asker wrote it
+    assert province_of_region("濟南市") == "山东" and province_of_region("吉林市") == "吉林"
+    assert province_of_region("山东") is None and province_of_region("景宁畲族自治县") is None
 
 
 def test_step_back_lowers_only_other_places_and_keeps_ties_in_order() -> None:
@@ -106,6 +125,22 @@ def test_a_named_or_home_place_keeps_its_documents_score(
     assert _scores(twin_index, home, embedder, query, "hybrid") == _scores(
         twin_index, off, embedder, query, "hybrid"
     )
+
+
+@pytest.mark.parametrize(
+    ("home_region", "steps_back"), [("江苏", False), ("江苏省", False), ("安徽", True), ("浙江", True)]
+)
+def test_a_city_of_the_home_province_is_not_another_place(
+    twin_index: Path, fused: IndexSettings, embedder: Embedder, home_region: str, steps_back: bool
+) -> None:
+    """On a 江苏 portal a 苏州市 regulation neither steps back (it is not another province's) nor steps
+    forward (it binds 苏州 only); on a 浙江 portal it is another place's. National documents are untouched."""
+    plain = fused.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
+    whole = _scores(twin_index, plain, embedder, QUESTION, "hybrid")
+    found = _scores(twin_index, fused, embedder, QUESTION, "hybrid", home_region=home_region)
+    step = 0.25 * (fused.bm25_weight + fused.dense_weight)
+    assert found[NATIONAL] == whole[NATIONAL]
+    assert found[LOCAL] == pytest.approx(whole[LOCAL] - step if steps_back else whole[LOCAL])
 
 
 @pytest.mark.parametrize("configured", [None, "北京"])
