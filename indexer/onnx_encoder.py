@@ -111,7 +111,7 @@ class OnnxEncoder:
         return cls(model, folder / MODEL_FILES[cls.backend][0])
 
     def use_threads(self, threads: int) -> None:
-        """Run each inference on ``threads`` threads from now on (ONNX Runtime fixes them per session)."""
+        """Run each inference on ``threads`` threads from now on (the runtimes fix them per session)."""
         self.session = session(self.path, threads, self.backend)
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
@@ -157,8 +157,9 @@ class OpenVinoEncoder(OnnxEncoder):
 
 
 def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> None:
-    """Export ``model``'s transformer to ``folder`` (fp32 and int8), check both against torch, and move
-    them into place atomically with their marker; ModelLoadError when an export disagrees."""
+    """Export ``model``'s transformer to ``folder`` (fp32 and int8), check each backend's run of it against
+    torch, and move them into place atomically with their marker (a backend that disagrees or cannot run it is
+    refused when chosen, naming the fix)."""
     started = time.perf_counter()
     print("policyqa: exporting the embedding model to ONNX (once, about a minute)…", file=sys.stderr)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -170,11 +171,8 @@ def export_model(model: SentenceTransformer, model_id: str, folder: Path) -> Non
         for name in (FP32_FILE, INT8_FILE):
             _move_weights_out(work / name)
         expected = _torch_vectors(model)
-        agreement = {}
-        for backend, (name, _) in MODEL_FILES.items():
-            found = ENCODERS.resolve(backend)(model, work / name).encode(list(CHECK_TEXTS), "")
-            agreement[backend] = round(float(np.min(np.sum(found * expected, axis=1))), 6)
-        spec = _checked_serving_spec(model, work, expected)
+        agreement = _agreement(model, work, expected)
+        spec = _checked_serving_spec(model, work, expected, agreement)
         marker = {
             "format": EXPORT_FORMAT,
             "model_id": model_id,
@@ -359,10 +357,29 @@ def _torch_vectors(model: SentenceTransformer) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def _checked_serving_spec(model: SentenceTransformer, work: Path, expected: np.ndarray) -> ServingSpec | None:
+def _agreement(model: SentenceTransformer, work: Path, expected: np.ndarray) -> dict[str, float]:
+    """Each backend's least cosine to torch's vectors ``expected`` on ``CHECK_TEXTS``, running the export in
+    ``work``; 0.0 for a backend whose runtime cannot run it (OpenVINO on a graph it does not support), so that
+    choosing it is refused with the fix named while the other backends serve."""
+    agreement = {}
+    for backend, (name, _) in MODEL_FILES.items():
+        try:
+            found = ENCODERS.resolve(backend)(model, work / name).encode(list(CHECK_TEXTS), "")
+        except ModelLoadError as error:
+            logger.warning("export not runnable here", extra={"backend": backend, "why": str(error)})
+            agreement[backend] = 0.0
+            continue
+        agreement[backend] = round(float(np.min(np.sum(found * expected, axis=1))), 6)
+    return agreement
+
+
+def _checked_serving_spec(
+    model: SentenceTransformer, work: Path, expected: np.ndarray, agreement: dict[str, float]
+) -> ServingSpec | None:
     """The spec to run the export in ``work`` without torch (its tokenizer saved there), or None when the
     model's pipeline is not one ``ServingEncoder`` runs or it does not reproduce sentence-transformers'
-    token ids and, within each backend's bound, torch's vectors ``expected`` on ``CHECK_TEXTS``."""
+    token ids and, within each backend's bound, torch's vectors ``expected`` on ``CHECK_TEXTS`` (backends
+    whose ``agreement`` is below their bound are left out: they are refused whatever runs them)."""
     spec = _serving_spec(model, work / FP32_FILE)
     if spec is None:
         return None
@@ -374,6 +391,8 @@ def _checked_serving_spec(model: SentenceTransformer, work: Path, expected: np.n
         for ids, mask in zip(features["input_ids"], features["attention_mask"], strict=True)
     ]
     for backend, (name, id_suffix) in MODEL_FILES.items():
+        if agreement[backend] < MIN_COSINE[backend]:
+            continue
         encoder = ServingEncoder(work / name, work / TOKENIZER_FILE, spec, backend, id_suffix)
         cosine = float(np.min(np.sum(encoder.encode(texts, "") * expected, axis=1)))
         if encoder.token_ids(texts, "") != wanted or cosine < MIN_COSINE[backend]:

@@ -245,7 +245,9 @@ class OnnxRuntimeSession:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # a damaged file: the next load remakes it
-            raise unreadable_export(path, error) from None
+            path.unlink(missing_ok=True)
+            message = f"unreadable ONNX export {path} ({error}); it is removed, start again"
+            raise ModelLoadError(message) from None
         self.input_names = tuple(node.name for node in self._session.get_inputs())
 
     def run(self, output_name: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -258,9 +260,3 @@ def session(path: Path, threads: int, backend: Backend) -> Session:
     parallelism comes from concurrent requests); ModelLoadError when the file cannot be read (it is removed:
     the next load remakes it)."""
     return RUNTIMES.resolve(backend)(path, threads)
-
-
-def unreadable_export(path: Path, error: Exception) -> ModelLoadError:
-    """The error for a graph file a runtime cannot read, which is removed so that the next load remakes it."""
-    path.unlink(missing_ok=True)
-    return ModelLoadError(f"unreadable ONNX export {path} ({error}); it is removed, start again")

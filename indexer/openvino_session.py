@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from policyqa.indexer.onnx_serving import unreadable_export
+from policyqa.indexer.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import openvino
@@ -81,7 +81,9 @@ class OpenVinoSession:
                             "ENABLE_CPU_PINNING": False,
                         },
                     )
-                except Exception as error:  # a damaged file: the next load remakes it
-                    raise unreadable_export(self._path, error) from None
+                except Exception as error:  # ONNX Runtime reads the same file: not removed, not damaged
+                    raise ModelLoadError(
+                        f"OpenVINO cannot run {self._path} ({error}); POLICYQA_BACKEND=onnx runs this model"
+                    ) from None
                 logger.debug("OpenVINO model compiled", extra={"precision": precision, "streams": streams})
             return self._compiled[process]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyqa.indexer import PolicyIndex, build_index, onnx_encoder, onnx_serving
+from policyqa.indexer import PolicyIndex, build_index, onnx_encoder, onnx_serving, openvino_session
 from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.embedding_cache import EmbeddingCache
 from policyqa.indexer.encoders import TorchEncoder, count_model_tokens
@@ -276,6 +276,37 @@ def test_an_export_made_before_openvino_is_remade_for_it_and_still_serves_onnx(
     (copy / MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
     assert isinstance(load_serving_encoder(tmp_path, embedder.model_id, "onnx"), ServingEncoder)
     assert load_serving_encoder(tmp_path, embedder.model_id, "openvino") is None
+
+
+def test_a_model_openvino_cannot_run_still_serves_onnx_runtime_and_openvino_is_refused(
+    tmp_path: Path,
+    index_settings: IndexSettings,
+    embedder: Embedder,
+    onnx_embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A graph OpenVINO does not support (a user's model, say): the export is checked on every backend, so the
+    failure must not fail it; ONNX Runtime keeps serving it and choosing openvino names the fix."""
+
+    def cannot_compile(self: object, path: Path, threads: int) -> None:
+        raise ModelLoadError(f"OpenVINO cannot run {path} (an unsupported operator)")
+
+    monkeypatch.setattr(openvino_session.OpenVinoSession, "__init__", cannot_compile)
+    model = embedder.model
+    _, work = _linked_export(index_settings, embedder.model_id, tmp_path / "work", leave_out=TOKENIZER_FILE)
+    expected = onnx_encoder._torch_vectors(model)
+    agreement = onnx_encoder._agreement(model, work, expected)
+    assert agreement["openvino"] == 0.0
+    assert agreement["onnx"] >= MIN_COSINE["onnx"] and agreement["onnx-int8"] >= MIN_COSINE["onnx-int8"]
+    assert onnx_encoder._checked_serving_spec(model, work, expected, agreement) is not None
+
+    source, copy = _linked_export(index_settings, embedder.model_id, tmp_path / "home", leave_out=MARKER_NAME)
+    marker = json.loads((source / MARKER_NAME).read_text(encoding="utf-8"))
+    marker["min_cosine_to_torch"] = agreement
+    (copy / MARKER_NAME).write_text(json.dumps(marker), encoding="utf-8")
+    assert isinstance(load_serving_encoder(tmp_path / "home", embedder.model_id, "onnx"), ServingEncoder)
+    with pytest.raises(ModelLoadError, match="POLICYQA_BACKEND=onnx"):
+        load_serving_encoder(tmp_path / "home", embedder.model_id, "openvino")
 
 
 def test_token_counts_are_the_same_in_bounded_tokenizer_calls(
