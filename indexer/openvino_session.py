@@ -8,9 +8,11 @@ embed 1.5× and passages 2.3× as fast, vectors agree to cosine ≥ 0.9998; an i
 within 0.006 Recall@10 of one built on fp32, which keeps ``onnx`` the default
 (docs/decisions/2026-12-03-openvino.md).
 
-Threads: each inference runs on ``threads`` threads, and the compiled model holds as many streams (parallel
-inferences) as the cores allow, so the server's concurrent requests (one thread each) run side by side as
-ONNX Runtime's did. OpenVINO's infer requests are not thread-safe: each calling thread gets its own.
+Threads: each inference runs on ``threads`` threads in one OpenVINO stream, so a server's concurrent requests
+take turns on it (a question takes ~7 ms, so it serves ~140 a second, more than a request's other work allows
+here). As many streams as cores measured worse: two server workers with two streams each oversubscribed the
+2 cores (`/search` 22 req/s against 40 with one stream each and 38 on ONNX Runtime). OpenVINO's infer
+requests are not thread-safe: each calling thread gets its own.
 ``PolicyIndex`` loads the model before a server forks its workers; see ``OpenVinoSession`` for why each
 worker compiles its own.
 """
@@ -68,15 +70,14 @@ class OpenVinoSession:
                 core = openvino.Core()
                 native = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
                 precision = "bf16" if native else "f32"
-                streams = max(1, (os.cpu_count() or 1) // self._threads)
                 try:
                     self._compiled[process] = core.compile_model(
                         str(self._path),
                         "CPU",
                         {
                             "INFERENCE_PRECISION_HINT": precision,
-                            "NUM_STREAMS": streams,
-                            "INFERENCE_NUM_THREADS": streams * self._threads,
+                            "NUM_STREAMS": 1,
+                            "INFERENCE_NUM_THREADS": self._threads,
                             # the cores are shared with Python threads and other jobs
                             "ENABLE_CPU_PINNING": False,
                         },
@@ -85,5 +86,5 @@ class OpenVinoSession:
                     raise ModelLoadError(
                         f"OpenVINO cannot run {self._path} ({error}); POLICYQA_BACKEND=onnx runs this model"
                     ) from None
-                logger.debug("OpenVINO model compiled", extra={"precision": precision, "streams": streams})
+                logger.debug("OpenVINO compiled", extra={"precision": precision, "threads": self._threads})
             return self._compiled[process]
