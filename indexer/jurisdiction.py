@@ -120,16 +120,19 @@ class RegionStepBack:
         self.configured_home = (settings.home_region or "").strip()
         self.home_regions = named_regions(self.configured_home, catalogue.regions)
 
-    def home(self, home_region: str | None = None) -> frozenset[str]:
-        """The asker's home regions: ``home_region``'s, or the configured ones when it is None or blank."""
+    def home(self, home_region: str | None = None) -> tuple[str, frozenset[str]]:
+        """The asker's home as written (``home_region``, or the configured one when it is None or blank) and
+        the index's regions it names."""
         given = (home_region or "").strip()
-        return named_regions(given, self.catalogue.regions) if given else self.home_regions
+        if not given:
+            return self.configured_home, self.home_regions
+        return given, named_regions(given, self.catalogue.regions)
 
     def adjust(self, request: SearchRequest, ranking: Ranking) -> Ranking:
         named = named_regions(request.query.text, self.catalogue.regions)
-        home = self.home(request.home_region)
+        given, home = self.home(request.home_region)
         boosted = home if named <= home else frozenset()
-        given = (request.home_region or "").strip() or self.configured_home  # nested even if not indexed
+        # nested with the home as written too: it nests even when the index holds none of its documents
         nested = nested_regions(home | {given}, self.catalogue.regions) if given else frozenset()
         kept = named | home | nested
         return adjust_by_region(ranking, self.catalogue.region_of, kept, self.penalty, boosted, self.boost)
