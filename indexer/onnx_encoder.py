@@ -278,7 +278,7 @@ def _fuse_attention(model: SentenceTransformer, path: Path) -> None:
             onnx.save_model(optimized.model, str(fused))
             texts = list(CHECK_TEXTS)
             plain = OnnxEncoder(model, path).encode(texts, "")
-            agreement = float(np.min(np.sum(OnnxEncoder(model, fused).encode(texts, "") * plain, axis=1)))
+            agreement = _least_cosine(OnnxEncoder(model, fused).encode(texts, ""), plain)
         if agreement >= FUSED_MIN_COSINE:
             fused.replace(path)
         else:
@@ -350,6 +350,11 @@ def _move_weights_out(path: Path) -> None:
     )
 
 
+def _least_cosine(found: np.ndarray, expected: np.ndarray) -> float:
+    """The lowest cosine between two sets of normalised vectors, row by row."""
+    return float(np.min(np.sum(found * expected, axis=1)))
+
+
 def _torch_vectors(model: SentenceTransformer) -> np.ndarray:
     vectors = model.encode(
         list(CHECK_TEXTS), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -369,7 +374,7 @@ def _agreement(model: SentenceTransformer, work: Path, expected: np.ndarray) -> 
             logger.warning("export not runnable here", extra={"backend": backend, "why": str(error)})
             agreement[backend] = 0.0
             continue
-        agreement[backend] = round(float(np.min(np.sum(found * expected, axis=1))), 6)
+        agreement[backend] = round(_least_cosine(found, expected), 6)
     return agreement
 
 
@@ -394,7 +399,7 @@ def _checked_serving_spec(
         if agreement[backend] < MIN_COSINE[backend]:
             continue
         encoder = ServingEncoder(work / name, work / TOKENIZER_FILE, spec, backend, id_suffix)
-        cosine = float(np.min(np.sum(encoder.encode(texts, "") * expected, axis=1)))
+        cosine = _least_cosine(encoder.encode(texts, ""), expected)
         if encoder.token_ids(texts, "") != wanted or cosine < MIN_COSINE[backend]:
             logger.info(
                 "export kept for sentence-transformers only: run alone it differs",
