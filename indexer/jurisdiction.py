@@ -3,8 +3,9 @@
 A question that names no place is answered from national documents first; one that names 深圳 from 深圳's
 documents and national ones. Documents of other places are not filtered out, they step back by a fixed
 amount of fused score, so a local clause that matches clearly better still comes first. Where the asker is
-known (a home region), places nested with it are not another place: a 山东 portal's 济南市 regulations and a
-济南 portal's 山东 ones neither step back nor step forward (docs/decisions/2026-12-02-home-region-boost.md).
+known (a home region), other places step back further — their rules bind none of its askers — and places
+nested with it are not another place: a 山东 portal's 济南市 regulations and a 济南 portal's 山东 ones neither
+step back nor step forward (docs/decisions/2026-12-02-home-region-boost.md, 2026-12-03-known-home.md).
 """
 
 from __future__ import annotations
@@ -95,10 +96,11 @@ def adjust_by_region(
     return sorted(adjusted, key=lambda entry: entry[1], reverse=True)
 
 
-def step_back(settings: IndexSettings) -> float:
-    """How much fused score a document of another place loses: ``settings.other_region_penalty`` × the
-    best possible fused score."""
-    return settings.other_region_penalty * fusion_from_settings(settings).best_possible_score()
+def step_back(settings: IndexSettings, *, home_known: bool = False) -> float:
+    """How much fused score a document of another place loses: ``settings.other_region_penalty`` (with
+    ``home_known``: ``settings.home_other_region_penalty``) × the best possible fused score."""
+    share = settings.home_other_region_penalty if home_known else settings.other_region_penalty
+    return share * fusion_from_settings(settings).best_possible_score()
 
 
 def home_boost(settings: IndexSettings) -> float:
@@ -110,12 +112,14 @@ def home_boost(settings: IndexSettings) -> float:
 class RegionStepBack:
     """Adjust stage: in hybrid ranking, documents of places the query does not name (and that are neither the
     asker's home region nor nested with it) lose ``settings.other_region_penalty`` × the best possible fused
-    score, and the home region's documents gain ``settings.home_region_boost`` × that score unless the query
-    names another place (a 江苏 portal asked about 深圳 prefers nothing of 江苏's)."""
+    score — ``settings.home_other_region_penalty`` × that score when the asker's home is known, as their rules
+    bind none of its askers — and the home region's documents gain ``settings.home_region_boost`` × that score
+    unless the query names another place (a 江苏 portal asked about 深圳 prefers nothing of 江苏's)."""
 
     def __init__(self, settings: IndexSettings, catalogue: Catalogue):
         self.catalogue = catalogue
         self.penalty = step_back(settings)
+        self.home_penalty = step_back(settings, home_known=True)
         self.boost = home_boost(settings)
         self.configured_home = (settings.home_region or "").strip()
         self.home_regions = named_regions(self.configured_home, catalogue.regions)
@@ -135,4 +139,5 @@ class RegionStepBack:
         # nested with the home as written too: it nests even when the index holds none of its documents
         nested = nested_regions(home | {given}, self.catalogue.regions) if given else frozenset()
         kept = named | home | nested
-        return adjust_by_region(ranking, self.catalogue.region_of, kept, self.penalty, boosted, self.boost)
+        penalty = self.home_penalty if given else self.penalty
+        return adjust_by_region(ranking, self.catalogue.region_of, kept, penalty, boosted, self.boost)

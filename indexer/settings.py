@@ -94,6 +94,16 @@ class IndexSettings(ParseLimitSettings):
         le=1,
         description="hybrid: share of the best score taken off documents of places the query does not name",
     )
+    # a known asker: another province's or city's rules bind none of them; seed questions (home 江苏)
+    # first 84 % → 88 %, STARD validation from 上海/北京/山东 equal or better
+    # (docs/decisions/2026-12-03-known-home.md)
+    home_other_region_penalty: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="hybrid, when a home region is given: share of the best score taken off documents of "
+        "places neither the query nor the home names (instead of other_region_penalty)",
+    )
     home_region: str | None = Field(
         default=None,
         description="hybrid: a region whose documents never step back and step forward (a 江苏 portal: "

@@ -96,13 +96,15 @@ def test_search_home_region_keeps_its_documents_whole_and_forward(
 
     elsewhere, at_home = scores(), scores("--home-region", "南京市")
     settings = load_settings()  # the settings the command ran with
-    gained = {  # 南京市's own step forward; 江苏's, its province, no longer step back; the rest keep theirs
+    gained = {  # 南京市's own step forward; 江苏's, its province, no longer step back; national keep theirs
         "南京市": step_back(settings) + home_boost(settings),
         "江苏": step_back(settings),
+        None: 0.0,
     }
+    further = step_back(settings) - step_back(settings, home_known=True)  # other places, the asker known
     assert set(elsewhere) == set(at_home) and {"南京市", "江苏", None} <= set(at_home)
     for region, found in at_home.items():
-        expected = [score + gained.get(region, 0) for score in elsewhere[region]]
+        expected = [score + gained.get(region, further) for score in elsewhere[region]]
         assert found == pytest.approx(expected, abs=1e-5)
 
 

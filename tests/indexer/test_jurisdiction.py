@@ -134,11 +134,13 @@ def test_a_city_of_the_home_province_is_not_another_place(
     twin_index: Path, fused: IndexSettings, embedder: Embedder, home_region: str, steps_back: bool
 ) -> None:
     """On a 江苏 portal a 苏州市 regulation neither steps back (it is not another province's) nor steps
-    forward (it binds 苏州 only); on a 浙江 portal it is another place's. National documents are untouched."""
+    forward (it binds 苏州 only); on a 浙江 portal it is another place's, and steps back further than where
+    the asker is not known (it binds none of the portal's askers). National documents are untouched."""
     plain = fused.model_copy(update={"other_region_penalty": 0.0, "home_region_boost": 0.0})
     whole = _scores(twin_index, plain, embedder, QUESTION, "hybrid")
     found = _scores(twin_index, fused, embedder, QUESTION, "hybrid", home_region=home_region)
-    step = 0.25 * (fused.bm25_weight + fused.dense_weight)
+    assert fused.home_other_region_penalty > fused.other_region_penalty
+    step = fused.home_other_region_penalty * (fused.bm25_weight + fused.dense_weight)
     assert found[NATIONAL] == whole[NATIONAL]
     assert found[LOCAL] == pytest.approx(whole[LOCAL] - step if steps_back else whole[LOCAL])
 
