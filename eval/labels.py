@@ -8,25 +8,16 @@ Three kinds of label, one per JSON shape:
 - ``{"heading": …}`` (optionally with ``"title"``): the hit's clause heading, or its number followed by its
   heading, equals ``heading`` — e.g. "（十二）发展创新型孵化器" or "发展创新型孵化器". Robust to re-parsing
   because it does not depend on ids.
-Titles and headings are compared in matching form (NFKC, full→half-width, traditional→simplified), without
-whitespace and quotes.
+Titles and headings are compared in ``policyqa.text.label_form`` (NFKC, full→half-width,
+traditional→simplified), without whitespace and quotes.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from policyqa.corpus.model import Clause, Document
-from policyqa.text import article_key, compatibility_form, fold
-
-_IGNORED_CHARACTERS = re.compile(r"[\s\"'“”‘’「」『』]+")
-_TRAILING_PUNCTUATION = ".。:：;；,，、"
-
-
-def normalise_text(text: str) -> str:
-    """Canonical form for comparing titles and headings."""
-    return _IGNORED_CHARACTERS.sub("", fold(compatibility_form(text))).rstrip(_TRAILING_PUNCTUATION)
+from policyqa.text import article_key, label_form
 
 
 @dataclass(frozen=True)
@@ -42,7 +33,7 @@ class ArticleLabel:
 
     def matches(self, clause: Clause, document: Document) -> bool:
         """Is this clause the labelled article (in any document with the labelled title)?"""
-        return normalise_text(document.title) == normalise_text(self.title) and article_key(
+        return label_form(document.title) == label_form(self.title) and article_key(
             clause.number
         ) == article_key(self.article)
 
@@ -75,12 +66,12 @@ class HeadingLabel:
 
     def matches(self, clause: Clause, document: Document) -> bool:
         """Does the clause carry this heading (and, when given, belong to a document with this title)?"""
-        if self.title is not None and normalise_text(document.title) != normalise_text(self.title):
+        if self.title is not None and label_form(document.title) != label_form(self.title):
             return False
-        wanted = normalise_text(self.heading)
+        wanted = label_form(self.heading)
         return bool(clause.heading) and wanted in (
-            normalise_text(clause.heading),
-            normalise_text(clause.number + clause.heading),
+            label_form(clause.heading),
+            label_form(clause.number + clause.heading),
         )
 
     def describe(self) -> str:

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from policyqa.corpus.model import Clause, Document
-from policyqa.eval.labels import ArticleLabel, ClauseLabel, Label, judge, normalise_text
+from policyqa.eval.labels import ArticleLabel, ClauseLabel, Label, judge
 from policyqa.eval.queries import EvalQuery
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.errors import InvalidQueryError, UnknownIdError
 from policyqa.indexer.passages import clause_passages
-from policyqa.text import article_key
+from policyqa.text import article_key, label_form
 
 NEGATIVE_DEPTH = 50  # hard negatives come from each retriever's top 50 …
 NEGATIVE_SKIP = 4  # … below its top 4, where unlabelled right answers are likely
@@ -63,7 +63,7 @@ class LabelledIndex:
         self._all: list[tuple[Clause, Document]] = []
         for document in index.documents():
             for clause in index.clauses_of(document.id):
-                self._by_title[normalise_text(document.title)].append((clause, document))
+                self._by_title[label_form(document.title)].append((clause, document))
                 self._all.append((clause, document))
                 if clause.heading:
                     self._headed.append((clause, document))
@@ -83,7 +83,7 @@ class LabelledIndex:
                 return []
             return [(clause, self.index.document(clause.document_id))]
         if isinstance(label, ArticleLabel):
-            candidates = self._by_title.get(normalise_text(label.title), [])
+            candidates = self._by_title.get(label_form(label.title), [])
         else:
             candidates = self._headed
         return [(clause, document) for clause, document in candidates if label.matches(clause, document)]
@@ -129,14 +129,14 @@ def mine_negatives(
     ``skip + 1`` … ``depth`` that satisfy no label and duplicate no positive, sampled with a generator seeded
     by ``seed`` and the question id; when those are too few, random other clauses of the index fill up."""
     excluded_labels = (*query.relevant, *near_duplicate_labels(positives))
-    positive_texts = {normalise_text(clause.text) for clause, _document in positives}
+    positive_texts = {label_form(clause.text) for clause, _document in positives}
     positive_ids = {clause.id for clause, _document in positives}
 
     def usable(clause: Clause, document: Document) -> bool:
         return (
             clause.id not in positive_ids
             and judge(clause, document, excluded_labels) is None
-            and normalise_text(clause.text) not in positive_texts
+            and label_form(clause.text) not in positive_texts
         )
 
     window: dict[str, Clause] = {}

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from policyqa.eval.errors import EvalError
-from policyqa.eval.labels import ArticleLabel, ClauseLabel, Label, judge, normalise_text
+from policyqa.eval.labels import ArticleLabel, ClauseLabel, Label, judge
 from policyqa.eval.metrics import first_relevant_rank, latency_summary, mean_metrics, query_metrics
 from policyqa.eval.queries import EvalQuery
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.records import SEARCH_MODES, Hit, SearchFilters
+from policyqa.text import label_form
 
 SEARCH_DEPTH = 100  # every query retrieves its top 100 once per mode; all cut-offs are computed from it
 
@@ -111,7 +112,7 @@ def unresolved_labels(index: PolicyIndex, queries: list[EvalQuery]) -> list[tupl
     headed = []
     for document in index.documents():
         for clause in index.clauses_of(document.id):
-            clauses_by_title[normalise_text(document.title)].append((clause, document))
+            clauses_by_title[label_form(document.title)].append((clause, document))
             clause_ids.add(clause.id)
             if clause.heading:
                 headed.append((clause, document))
@@ -123,7 +124,7 @@ def unresolved_labels(index: PolicyIndex, queries: list[EvalQuery]) -> list[tupl
                 found[label] = label.clause_id in clause_ids
             else:
                 candidates = (
-                    clauses_by_title.get(normalise_text(label.title), [])
+                    clauses_by_title.get(label_form(label.title), [])
                     if isinstance(label, ArticleLabel)
                     else headed
                 )

@@ -8,7 +8,8 @@ Three matching forms, for three jobs:
   stay apart and the length may change. Use it to find a parsed label in the text it came from.
 - ``normalize``: the search form (NFKC, zhconv's phrase conversion to simplified, lower case); the
   length may change. Use it for BM25 terms and highlights: queries and indexed text must agree on it.
-Titles and headings typed by people (evaluation labels) are compared as ``fold(compatibility_form(…))``.
+Titles and headings typed by people (evaluation labels, the articles a ranker learned as answers) are compared
+in ``label_form``: ``fold(compatibility_form(…))`` without spaces, quotes and trailing punctuation.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def fold(text: str) -> str:
 def compatibility_form(text: str) -> str:
     """``text`` in Unicode compatibility form (NFKC): text ``(十二)`` equals the number ``（十二）``."""
     return unicodedata.normalize("NFKC", text)
+
+
+_LABEL_IGNORED = re.compile(r"[\s\"'“”‘’「」『』]+")
+_LABEL_TRAILING = ".。:：;；,，、"
+
+
+def label_form(text: str) -> str:
+    """How a title or heading typed by a person is compared with the parsed one: 《中华人民共和国民法典》 as
+    typed in a label equals the document's title whatever its width, quotes or traditional characters."""
+    return _LABEL_IGNORED.sub("", fold(compatibility_form(text))).rstrip(_LABEL_TRAILING)
 
 
 def normalize(text: str) -> str:

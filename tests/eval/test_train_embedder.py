@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from policyqa.cli import main
-from policyqa.eval.labels import judge, normalise_text
+from policyqa.eval.labels import judge
 from policyqa.eval.negatives import LabelledIndex, mine_negatives, near_duplicate_labels, training_examples
 from policyqa.eval.queries import load_queries
 from policyqa.eval.train_embedder import TrainConfig, train_embedder
@@ -22,6 +22,7 @@ from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.errors import IndexMismatchError, ModelLoadError
 from policyqa.indexer.model_loading import ADAPTER_MARKER, adapter_digest, adapter_folder, apply_adapter
 from policyqa.indexer.settings import load_settings
+from policyqa.text import label_form
 
 LAW_2015 = """中华人民共和国示范促进法
 2015-03-01
@@ -139,12 +140,12 @@ def test_mined_negatives_are_never_labelled_nor_another_version_of_a_positive(lo
         negatives = mine_negatives(labelled, query, positives, count=4, seed=5)
         assert len(negatives) == 4
         versions = near_duplicate_labels(positives)
-        positive_texts = {normalise_text(clause.text) for clause, _document in positives}
+        positive_texts = {label_form(clause.text) for clause, _document in positives}
         for clause in negatives:
             document = loaded.document(clause.document_id)
             assert judge(clause, document, query.relevant) is None
             assert judge(clause, document, versions) is None
-            assert normalise_text(clause.text) not in positive_texts
+            assert label_form(clause.text) not in positive_texts
         assert negatives == mine_negatives(labelled, query, positives, count=4, seed=5)
 
     reporting = queries[1]  # a clause-id label on the 2021 version's 第四条
