@@ -236,8 +236,9 @@ def _add_train_ranker_parser(kinds: argparse._SubParsersAction) -> None:
         "ranker",
         help="train the learned ranker (POLICYQA_RERANK=learned) for the index's embedding model",
         description="Search every question of the split's train part on the index (hybrid, re-ranker off, "
-        "each retriever --depth deep), train a LightGBM lambdarank model over the candidates' retrieval "
-        "signals (number of trees by cross-validation over the train questions), measure it on the "
+        "each retriever --depth deep, plus --answered-candidates articles that answered train questions), "
+        "train a LightGBM lambdarank model over the candidates' retrieval signals and how often each "
+        "article answered (number of trees by cross-validation over the train questions), measure it on the "
         "validation part and write it to --out (default: indexer/resources/ranker/<model id>.json).",
     )
     ranker.add_argument("--queries", type=Path, required=True, help="labelled JSONL question file")
@@ -249,6 +250,13 @@ def _add_train_ranker_parser(kinds: argparse._SubParsersAction) -> None:
     ranker.add_argument(
         "--depth", type=_positive_int, default=300, help="candidates each retriever ranks (300)"
     )
+    ranker.add_argument(
+        "--answered-candidates",
+        type=_non_negative_int,
+        default=20,
+        help="articles that answered train questions, nearest the question, added to the dense "
+        "candidates (20; 0: none)",
+    )
     ranker.add_argument("--trees", type=_positive_int, help="number of trees (default: cross-validated)")
     ranker.add_argument("--seed", type=int, default=20261201, help="seed of the folds and of LightGBM")
     ranker.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -259,6 +267,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 

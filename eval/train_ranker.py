@@ -3,7 +3,10 @@ embedding model on the train part of the split, and measure it on the validation
 
 Every question is searched as hybrid search runs it with the re-ranker off, each retriever ``depth`` deep;
 each fused candidate that is an article (the kind the ranker re-orders) becomes a row of the ranker's
-features, relevant when it satisfies one of the question's labels. LightGBM's ``lambdarank`` objective
+features, relevant when it satisfies one of the question's labels. How often an article answered the train
+questions is one of the features (the model file keeps the counts); a train question's own row leaves its
+own labels out of that count (leave one out), so the model learns what the count says of a question it was
+not made from, which is what a validation question, or a user's, is. LightGBM's ``lambdarank`` objective
 learns from the train questions' rows, one group per question; the number of trees is chosen by
 ``FOLDS``-fold cross-validation over the train questions (mean nDCG@10), never by the validation part. One
 thread and fixed seeds make a run reproducible. The validation questions are ranked twice — fused, and with
@@ -15,6 +18,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +28,7 @@ from tqdm import tqdm
 
 from policyqa.eval.errors import EvalError
 from policyqa.eval.files import write_text_atomic
-from policyqa.eval.labels import judge
+from policyqa.eval.labels import ArticleLabel, judge
 from policyqa.eval.metrics import mean_metrics, query_metrics
 from policyqa.eval.queries import EvalQuery, load_queries
 from policyqa.eval.runner import label_ids
@@ -36,6 +40,10 @@ from policyqa.indexer.learned_ranker import (
     FEATURES,
     RANKER_DIR,
     RankerModel,
+    answer_key,
+    answer_keys,
+    answered_candidates,
+    answered_passages,
     candidate_features,
     is_article,
     reorder_articles,
@@ -74,6 +82,7 @@ class RankerConfig:
     out: Path | None = None  # None: the package's file for the index's model
     split_file: Path = STARD_SPLIT
     depth: int = 300
+    answered_candidates: int = 20  # answered articles nearest the question added to the dense ranking
     trees: int | None = None  # None: chosen by cross-validation
     seed: int = 20261201
     progress: bool = True
@@ -94,16 +103,77 @@ class Candidates:
         return np.array([name.startswith("label:") for name in self.judged])
 
 
+def labelled_answers(query: EvalQuery) -> Counter[str]:
+    """The ``answer_key`` of each article the question is labelled with."""
+    return Counter(
+        key
+        for label in query.relevant
+        if isinstance(label, ArticleLabel) and (key := answer_key(label.title, label.article))
+    )
+
+
+@dataclass(frozen=True)
+class Answers:
+    """How many train questions each article answered: by ``answer_key`` (what the model file keeps) and by
+    clause row of one index, with the rows each key names."""
+
+    counts: Counter[str]
+    by_row: np.ndarray
+    rows: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, train: Sequence[EvalQuery], index: PolicyIndex) -> Answers:
+        counts: Counter[str] = Counter()
+        for query in train:
+            counts.update(labelled_answers(query))
+        keys = answer_keys(index.catalogue)
+        rows: dict[str, list[int]] = {}
+        for row, key in enumerate(keys):
+            if key in counts:
+                rows.setdefault(key, []).append(row)
+        by_row = np.array([counts.get(key, 0) if key else 0 for key in keys], dtype=np.float64)
+        return cls(counts, by_row, {key: np.array(found) for key, found in rows.items()})
+
+    def without(self, query: EvalQuery) -> np.ndarray:
+        """``by_row`` less the question's own labels (for a question that was counted)."""
+        own = labelled_answers(query)
+        if not own:
+            return self.by_row
+        left = self.by_row.copy()
+        for key, times in own.items():
+            if key in self.rows:
+                left[self.rows[key]] -= times
+        return left
+
+
 def collect(
-    index: PolicyIndex, queries: Sequence[EvalQuery], depth: int, *, progress: bool
+    index: PolicyIndex,
+    queries: Sequence[EvalQuery],
+    config: RankerConfig,
+    answers: Answers,
+    *,
+    counted: bool,
 ) -> list[Candidates]:
-    """Each question's candidates, searched as hybrid search does with the re-ranker off."""
+    """Each question's candidates, searched as hybrid search does with the learned ranker (its answered
+    candidates added, then fused and adjusted); ``counted``: the questions are among those ``answers``
+    counted (their own labels are left out of their rows and their answered candidates)."""
     fused = index.with_settings(index.settings.model_copy(update={"rerank": "off"}))
     filters = dated(None, index.settings)
     found = []
-    for query in tqdm(queries, desc="search", unit="q", disable=not progress):
-        request = SearchRequest(fused.query(query.question), "hybrid", depth, filters)
+    for query in tqdm(queries, desc="search", unit="q", disable=not config.progress):
+        request = SearchRequest(fused.query(query.question), "hybrid", config.depth, filters)
         rankings = fused.pipeline.rankings(request)
+        counts = answers.without(query) if counted else answers.by_row
+        extra = answered_candidates(
+            index.vector_store,
+            index.catalogue,
+            request.query.vector,
+            rankings["dense"],
+            answered_passages(index.catalogue, counts),
+            config.answered_candidates,
+            filters,
+        )
+        rankings = {**rankings, "dense": [*rankings["dense"], *extra]}
         ranking = list(fused.pipeline.combine(request, rankings))
         clauses = [index.catalogue.clause(clause_id) for clause_id, _score in ranking]
         judged = []
@@ -114,7 +184,7 @@ def collect(
             Candidates(
                 query=query,
                 ranking=ranking,
-                features=candidate_features(ranking, rankings, index.catalogue, depth),
+                features=candidate_features(ranking, rankings, index.catalogue, config.depth, counts),
                 articles=[is_article(clause.number) for clause in clauses],
                 judged=judged,
             )
@@ -197,8 +267,9 @@ def train_ranker(config: RankerConfig, settings: IndexSettings) -> tuple[RankerM
     train, validation = select(queries, split, "train"), select(queries, split, "validation")
     if not train:
         raise EvalError(f"{config.queries}: no question of the split's train part")
-    train_found = collect(index, train, config.depth, progress=config.progress)
-    validation_found = collect(index, validation, config.depth, progress=config.progress)
+    answers = Answers.of(train, index)
+    train_found = collect(index, train, config, answers, counted=True)
+    validation_found = collect(index, validation, config, answers, counted=False)
     if config.trees is None:
         trees, cv_ndcg = choose_trees(train_found, config.seed, progress=config.progress)
     else:
@@ -213,6 +284,8 @@ def train_ranker(config: RankerConfig, settings: IndexSettings) -> tuple[RankerM
         model_id=model_id,
         depth=config.depth,
         booster=booster.model_to_string(),
+        answers=dict(answers.counts),
+        answered_candidates=config.answered_candidates,
         provenance={
             "command": "policyqa train ranker --queries STARD-TRAIN --index-dir INDEX"
             + (f" --trees {config.trees}" if config.trees is not None else ""),
@@ -224,6 +297,7 @@ def train_ranker(config: RankerConfig, settings: IndexSettings) -> tuple[RankerM
             "questions": {"train": len(train), "validation": len(validation)},
             "train_rows": len(labels),
             "train_relevant_rows": int(labels.sum()),
+            "answered_articles": len(answers.counts),
             "params": {**PARAMS, "seed": config.seed},
             "trees": trees,
             "cross_validated_ndcg@10": None if cv_ndcg is None else round(cv_ndcg, 4),

@@ -21,7 +21,15 @@ from policyqa.errors import PolicyQAError
 from policyqa.eval.queries import SEED_QUESTIONS, load_queries
 from policyqa.eval.report import metrics_table
 from policyqa.eval.split import STARD_SPLIT, load_split, select
-from policyqa.eval.train_ranker import PARAMS, Candidates, collect, evaluate, training_data
+from policyqa.eval.train_ranker import (
+    PARAMS,
+    Answers,
+    Candidates,
+    RankerConfig,
+    collect,
+    evaluate,
+    training_data,
+)
 from policyqa.indexer import PolicyIndex
 from policyqa.indexer.settings import load_settings
 
@@ -54,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyQAError as error:
         print(f"ranker_scope: error: {error}", file=sys.stderr)
         return 1
-    train = collect(index, select(queries, split, "train"), args.depth, progress=True)
-    validation = collect(index, select(queries, split, "validation"), args.depth, progress=True)
+    config = RankerConfig(args.queries, args.index_dir, split_file=args.split_file, depth=args.depth)
+    train_questions = select(queries, split, "train")
+    answers = Answers.of(train_questions, index)
+    train = collect(index, train_questions, config, answers, counted=True)
+    validation = collect(index, select(queries, split, "validation"), config, answers, counted=False)
     jiangsu = index.with_settings(settings.model_copy(update={"home_region": "江苏"}))
-    seed = collect(jiangsu, seed_questions, args.depth, progress=True)
+    seed = collect(jiangsu, seed_questions, config, answers, counted=False)
     rows: dict[str, dict[str, float]] = {}
     for name, scope in (("all candidates", everything), ("articles only", list)):
         features, labels, groups = training_data(scope(train))

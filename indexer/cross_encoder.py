@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from policyqa.indexer.catalogue import Catalogue
     from policyqa.indexer.settings import IndexSettings
+    from policyqa.indexer.vector_store import VectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -201,9 +202,9 @@ class CrossEncoderReranker:
 
     depth = 0
 
-    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str, vectors: VectorStore):
         """Loads the configured re-ranker (ModelLoadError when it cannot be used; it checks the model it
-        was trained on itself)."""
+        was trained on itself); scores the fused candidates only (``vectors`` unused)."""
         self.catalogue = catalogue
         self.top_n = settings.rerank_top_n
         self.encoder = load_cross_encoder(settings)
@@ -213,6 +214,9 @@ class CrossEncoderReranker:
         other = copy.copy(self)
         other.top_n = top_n
         return other
+
+    def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
+        return rankings
 
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         head = ranking[: self.top_n]

@@ -98,7 +98,7 @@ class PolicyIndex:
         self.sentence_vectors = sentence_vectors
         self.changed = changed or (lambda: False)
         self.pipeline = RetrievalPipeline.from_settings(
-            settings, catalogue, self.retrievers, embedder.model_id
+            settings, catalogue, self.retrievers, embedder.model_id, vector_store
         )
         self.relevance = RelevanceScorer(load_relevance_model(embedder.model_id), vector_store, catalogue)
 

@@ -4,8 +4,16 @@ Every hybrid candidate (the union of both retrievers' lists, ``depth`` deep each
 ``FEATURES``: its fused score and rank, its raw BM25 and dense scores and ranks (relative to the query's
 best), how strongly its document is represented among the candidates, its length, and where it stands in
 its document: how many clauses the document has, its article number and that number's share of the
-document (a code's 第一条 states its purpose; questions are answered further in). A LightGBM
-``lambdarank`` model, trained by ``policyqa train ranker`` on the train part of STARD's split, scores them.
+document (a code's 第一条 states its purpose; questions are answered further in), and how often its article
+was the answer to a train question (an article asked about often, such as 民法典 第五百七十七条 on breach
+of contract, is likely to answer the next question of its kind; counted by document title and article
+number, so every version of a law shares it). A LightGBM ``lambdarank`` model, trained by ``policyqa train
+ranker`` on the train part of STARD's split, scores them; the model file holds those counts.
+
+Those articles are also candidates of their own: the ``answered_candidates`` of them nearest the question
+that the dense retriever did not rank (a general rule such as 民法典 第四百六十五条, "依法成立的合同，受法律
+保护", is asked about in words far from its own) are appended below its ranking before fusion, so the place
+rules treat them like any other candidate and the model decides whether they rise.
 
 The model only learned what law articles look like (STARD's labels are articles of laws and regulations), so
 it re-orders the clauses numbered as articles (第X条) among the places they hold in the fused ranking; any
@@ -27,7 +35,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,13 +45,15 @@ import numpy as np
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.indexer.relevance import model_file
-from policyqa.text import article_key, names_provision
+from policyqa.text import article_key, label_form, names_provision
 
 if TYPE_CHECKING:
     import lightgbm
 
     from policyqa.indexer.catalogue import Catalogue
+    from policyqa.indexer.records import SearchFilters
     from policyqa.indexer.settings import IndexSettings
+    from policyqa.indexer.vector_store import VectorStore
 
 FEATURES = (
     "fused",
@@ -62,11 +72,13 @@ FEATURES = (
     "document_clauses_log",
     "article_number_log",
     "article_position",
+    "article_answers_log",
 )
-RANKER_FORMAT = 2
+RANKER_FORMAT = 3
 RANKER_DIR = Path(str(resources.files("policyqa.indexer") / "resources" / "ranker"))
 DEFAULT_RANKER = "default"  # POLICYQA_RANKER_MODEL: the shipped file of the index's embedding model
 DOCUMENT_WINDOW = 50  # "represented among the top 50 fused candidates"
+PASSAGES_PER_CANDIDATE = 3  # passages searched per answered candidate wanted (a long clause has several)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +92,8 @@ class RankerModel:
     depth: int
     booster: str  # LightGBM's text model
     provenance: dict[str, Any]  # the command, the questions, the measured metrics
+    answers: dict[str, int] = field(default_factory=dict)  # answer_key → train questions it answered
+    answered_candidates: int = 0  # how many answered articles nearest the question join the dense list
 
     def to_json(self) -> str:
         data = {
@@ -88,6 +102,8 @@ class RankerModel:
             "features": list(FEATURES),
             "depth": self.depth,
             "provenance": self.provenance,
+            "answers": dict(sorted(self.answers.items())),
+            "answered_candidates": self.answered_candidates,
             "booster": self.booster,
         }
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
@@ -106,6 +122,8 @@ class RankerModel:
             depth=int(data["depth"]),
             booster=str(data["booster"]),
             provenance=dict(data.get("provenance", {})),
+            answers={str(key): int(count) for key, count in data["answers"].items()},
+            answered_candidates=int(data["answered_candidates"]),
         )
 
 
@@ -185,11 +203,16 @@ def clause_facts(catalogue: Catalogue) -> ClauseFacts:
 
 
 def candidate_features(
-    ranking: Ranking, rankings: Mapping[str, Ranking], catalogue: Catalogue, depth: int
+    ranking: Ranking,
+    rankings: Mapping[str, Ranking],
+    catalogue: Catalogue,
+    depth: int,
+    answers: np.ndarray,
 ) -> np.ndarray:
     """``len(ranking) × len(FEATURES)`` rows for the fused ``ranking``'s candidates, from the retrievers'
-    ``rankings`` (each ``depth`` deep). A candidate one retriever did not find gets rank ``depth + 100`` and
-    that retriever's lowest score (BM25: 0; dense: its lowest cosine less 0.01); a clause that is not an
+    ``rankings`` (each ``depth`` deep) and ``answers`` (by clause row: how many train questions its
+    article answered, ``answer_counts``). A candidate one retriever did not find gets rank ``depth + 100``
+    and that retriever's lowest score (BM25: 0; dense: its lowest cosine less 0.01); a clause that is not an
     article has article number 0. Computed column by column (numpy), the clauses' own facts looked up."""
     if not ranking:
         return np.empty((0, len(FEATURES)), dtype=np.float64)
@@ -231,6 +254,7 @@ def candidate_features(
         facts.document_clauses_log[rows],
         facts.article_number_log[rows],
         facts.article_position[rows],
+        np.log1p(answers[rows]),
     )
     return np.column_stack(columns)
 
@@ -246,6 +270,59 @@ def article_number(number: str) -> int | None:
 def is_article(number: str) -> bool:
     """Is a clause numbered ``number`` an article (第X条), the kind of clause the ranker re-orders?"""
     return article_number(number) is not None
+
+
+def answer_key(title: str, number: str) -> str | None:
+    """The key an article is counted under as an answer: its document's title in label form and its
+    article key (中华人民共和国民法典, 第五百七十七条 → "中华人民共和国民法典#577"); None for no article."""
+    key = _article_key(number)
+    return None if key is None else f"{_title_form(title)}#{key}"
+
+
+# an index's 73k clauses have ~1.7k titles and a few thousand distinct numbers
+_title_form = functools.lru_cache(maxsize=4096)(label_form)
+_article_key = functools.lru_cache(maxsize=8192)(article_key)
+
+
+def answer_keys(catalogue: Catalogue) -> list[str | None]:
+    """Each clause row's ``answer_key``."""
+    titles = [document.title for document in catalogue.documents()]
+    return [
+        answer_key(titles[document], number)
+        for document, number in zip(catalogue.clause_documents, catalogue.clause_table.numbers, strict=True)
+    ]
+
+
+def answer_counts(catalogue: Catalogue, answers: Mapping[str, int]) -> np.ndarray:
+    """By clause row: how many train questions its article answered (``answers`` by ``answer_key``)."""
+    return np.array([answers.get(key, 0) if key else 0 for key in answer_keys(catalogue)], dtype=np.float64)
+
+
+def answered_passages(catalogue: Catalogue, counts: np.ndarray) -> np.ndarray:
+    """The passage ids (ascending) of the clauses that answered a question (``counts`` by clause row)."""
+    ids = catalogue.clause_table.ids
+    return catalogue.passages_of([ids[row] for row in np.flatnonzero(counts > 0)])
+
+
+def answered_candidates(
+    vectors: VectorStore,
+    catalogue: Catalogue,
+    vector: np.ndarray,
+    dense: Ranking,
+    answered: np.ndarray,
+    count: int,
+    filters: SearchFilters | None,
+) -> Ranking:
+    """The ``count`` clauses of the ``answered`` passages (ids, ascending) nearest ``vector`` that ``dense``
+    does not hold and ``filters`` allow, best first, each with its best passage's cosine."""
+    if count < 1 or not len(answered):
+        return []
+    allowed = np.setdiff1d(answered, catalogue.passages_of([clause_id for clause_id, _score in dense]))
+    mask = catalogue.allowed_passages(filters)
+    if mask is not None:
+        allowed = allowed[mask[catalogue.passage_rows(allowed)]]
+    passage_ids, scores = vectors.search(vector, PASSAGES_PER_CANDIDATE * count, allowed)
+    return catalogue.fold_known(passage_ids, scores)[:count]
 
 
 def reorder_articles(ranking: Ranking, scores: Sequence[float], articles: Sequence[bool]) -> Ranking:
@@ -264,10 +341,12 @@ class LearnedReranker:
     """Re-stage ``learned``: re-orders the fused candidates' articles by the trained ranker of the index's
     embedding model; keeps the fused order when there is none (warning once at load)."""
 
-    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str, vectors: VectorStore):
         """Loads the ranker ``POLICYQA_RANKER_MODEL`` names for ``model_id`` (ModelLoadError when a named
-        file cannot be used or belongs to another model)."""
+        file cannot be used or belongs to another model); ``vectors`` are searched for its answered
+        candidates."""
         self.catalogue = catalogue
+        self.vectors = vectors
         path = ranker_file(settings, model_id)
         self.model: RankerModel | None = None
         self.depth = 0
@@ -287,6 +366,25 @@ class LearnedReranker:
         self.model = model
         self.depth = model.depth
         self._booster = booster(model, path)
+        self._answers = answer_counts(catalogue, model.answers)
+        self._answered = answered_passages(catalogue, self._answers)
+
+    def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
+        """The dense ranking with the model's answered candidates appended (none for a look-up query, which
+        keeps the fused order)."""
+        dense = rankings.get("dense")
+        if self.model is None or dense is None or names_provision(request.query.text):
+            return rankings
+        extra = answered_candidates(
+            self.vectors,
+            self.catalogue,
+            request.query.vector,
+            dense,
+            self._answered,
+            self.model.answered_candidates,
+            request.filters,
+        )
+        return {**rankings, "dense": list(dense) + extra} if extra else rankings
 
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         if self.model is None or len(ranking) < 2 or names_provision(request.query.text):
@@ -295,7 +393,7 @@ class LearnedReranker:
         articles = clause_facts(self.catalogue).is_article[rows].tolist()
         if sum(articles) < 2:
             return ranking
-        features = candidate_features(ranking, rankings, self.catalogue, self.depth)
+        features = candidate_features(ranking, rankings, self.catalogue, self.depth, self._answers)
         scores = self._booster.predict(features, num_threads=1)
         return reorder_articles(ranking, scores, articles)
 

@@ -5,7 +5,9 @@ adjust stage or re-ranker is one module plus one registration:
 
 - retrievers (``policyqa.indexer.retrievers``) rank clauses on their own; ``bm25`` and ``dense`` modes
   return one retriever's ranking as it is;
-- ``hybrid`` fuses them (``policyqa.indexer.fusion``, ``POLICYQA_FUSION`` and the weights), then runs
+- ``hybrid`` lets the re-ranker add candidates of its own to the retrievers' rankings (``widen``; the
+  learned ranker: articles that answered train questions, nearest the question), fuses them
+  (``policyqa.indexer.fusion``, ``POLICYQA_FUSION`` and the weights), then runs
   each registered adjust stage in order (``ADJUST_STAGES``: today the region step-back), then the
   re-ranker (``policyqa.indexer.rerank``, ``POLICYQA_RERANK``), which orders candidates only among those
   the adjust stages moved alike (``keep_standing``).
@@ -23,6 +25,7 @@ from policyqa.indexer.records import Ranking, SearchRequest
 from policyqa.indexer.rerank import RERANKERS, Reranker
 from policyqa.indexer.retrievers import Retriever
 from policyqa.indexer.settings import IndexSettings
+from policyqa.indexer.vector_store import VectorStore
 from policyqa.registry import Registry
 
 # Applied in this order to every hybrid ranking; each is built with (settings, catalogue).
@@ -54,19 +57,24 @@ class RetrievalPipeline:
 
     @classmethod
     def from_settings(
-        cls, settings: IndexSettings, catalogue: Catalogue, retrievers: Sequence[Retriever], model_id: str
+        cls,
+        settings: IndexSettings,
+        catalogue: Catalogue,
+        retrievers: Sequence[Retriever],
+        model_id: str,
+        vectors: VectorStore,
     ) -> RetrievalPipeline:
         """The pipeline ``settings`` describe over ``retrievers`` of an index embedded with ``model_id``."""
         return cls(
             {retriever.name: retriever for retriever in retrievers},
             fusion_from_settings(settings),
             [ADJUST_STAGES.resolve(name)(settings, catalogue) for name in ADJUST_STAGES.names],
-            RERANKERS.resolve(settings.rerank)(settings, catalogue, model_id),
+            RERANKERS.resolve(settings.rerank)(settings, catalogue, model_id, vectors),
         )
 
     def rankings(self, request: SearchRequest) -> dict[str, Ranking]:
         """Each retriever's ranking the mode asks for (both for hybrid), ``request.depth`` deep (for hybrid
-        at least as deep as the re-ranker needs)."""
+        at least as deep as the re-ranker needs, with the candidates it adds)."""
         if request.mode != "hybrid":
             return {
                 request.mode: self.retrievers[request.mode].search(
@@ -74,10 +82,11 @@ class RetrievalPipeline:
                 )
             }
         depth = max(request.depth, self.reranker.depth)
-        return {
+        rankings = {
             name: retriever.search(request.query, depth, request.filters)
             for name, retriever in self.retrievers.items()
         }
+        return dict(self.reranker.widen(request, rankings))
 
     def combine(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Ranking:
         """The final ranking from the retrievers' rankings: as it is for one retriever; fused, adjusted and

@@ -1,8 +1,9 @@
 """The re-rank seam: an optional last stage that re-scores the top fused candidates.
 
 Re-rankers register in ``RERANKERS`` under the name the ``POLICYQA_RERANK`` setting gives; each is a
-class built with ``(settings, catalogue, model_id)`` (the catalogue holds the clause texts; ``model_id`` is
-the index's embedding model). ``learned`` (the default) is the trained ranker over the retrieval signals
+class built with ``(settings, catalogue, model_id, vectors)`` (the catalogue holds the clause texts;
+``model_id`` is the index's embedding model; ``vectors`` the index's passage vectors, for a re-ranker that
+brings candidates of its own). ``learned`` (the default) is the trained ranker over the retrieval signals
 (``policyqa.indexer.learned_ranker``), ``off`` keeps the fused order, ``on`` is the cross-encoder
 (``policyqa.indexer.cross_encoder``).
 """
@@ -18,6 +19,7 @@ from policyqa.registry import Registry
 if TYPE_CHECKING:
     from policyqa.indexer.catalogue import Catalogue
     from policyqa.indexer.settings import IndexSettings
+    from policyqa.indexer.vector_store import VectorStore
 
 RERANKERS = Registry(
     "re-ranker",
@@ -35,6 +37,11 @@ class Reranker(Protocol):
 
     depth: int
 
+    def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
+        """The retrievers' ``rankings`` with any candidates this re-ranker wants to score too, appended
+        below a retriever's own (before fusion: the adjust stages see them like any other)."""
+        ...
+
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         """The fused ``ranking`` in its new order, best first; ``rankings`` are the retrievers' own."""
         ...
@@ -45,8 +52,11 @@ class KeepOrder:
 
     depth = 0
 
-    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str):
+    def __init__(self, settings: IndexSettings, catalogue: Catalogue, model_id: str, vectors: VectorStore):
         """Takes what every re-ranker is built with; needs none of it."""
+
+    def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
+        return rankings
 
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         return ranking

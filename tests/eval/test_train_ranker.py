@@ -13,16 +13,21 @@ import numpy as np
 import pytest
 
 from policyqa.cli import main
-from policyqa.eval.train_ranker import RankerConfig, train_ranker
+from policyqa.eval.queries import load_queries
+from policyqa.eval.split import load_split, select
+from policyqa.eval.train_ranker import Answers, RankerConfig, train_ranker
 from policyqa.indexer import PolicyIndex, build_index
 from policyqa.indexer.errors import ModelLoadError
 from policyqa.indexer.learned_ranker import (
     FEATURES,
     LearnedReranker,
     RankerModel,
+    answer_counts,
+    answer_key,
     candidate_features,
     reorder_articles,
 )
+from policyqa.indexer.records import SearchFilters, SearchRequest
 
 AMOUNT_ARTICLE = (
     "第三条 科技型中小企业研发投入达到规定比例的，按照研发投入的百分之十给予补助，"
@@ -112,10 +117,32 @@ def test_training_writes_a_described_reproducible_ranker(
     provenance = loaded.provenance
     assert provenance["questions"] == {"train": 5, "validation": 2} and provenance["trees"] == 8
     assert provenance["train_relevant_rows"] == 5  # one labelled article per train question
+    assert loaded.answers == {  # the train questions' articles; the validation ones' (6, 7) are not counted
+        "科技型中小企业研发补助办法#3": 2,
+        "养老服务条例#2": 1,
+        "养老服务条例#3": 1,
+        "养老服务条例#4": 1,
+    }
     assert set(provenance["validation"]) == {"fused", "learned"}
     assert lightgbm.Booster(model_str=loaded.booster).num_feature() == len(FEATURES)
     again, _out = train_ranker(config(questions, tiny_index, tmp_path / "b.json"), index_settings)
     assert again.booster == model.booster  # one thread, fixed seeds: the same trees
+
+
+def test_a_train_questions_own_labels_are_left_out_of_its_answer_counts(
+    questions, tiny_index, index_settings, embedder
+):
+    path, split = questions
+    train = select(load_queries(path), load_split(split), "train")
+    index = PolicyIndex.load(tiny_index, index_settings, embedder=embedder)
+    answers = Answers.of(train, index)
+    grants = next(document for document in index.catalogue.documents() if document.title.startswith("科技型"))
+    third = next(clause for clause in index.catalogue.clauses_of(grants.id) if clause.number == "第三条")
+    row = int(index.catalogue.clause_rows([third.id])[0])
+    assert answers.by_row[row] == 2 and answers.by_row.sum() == 5
+    asked = next(query for query in train if query.question == QUESTION)  # labelled 第三条
+    assert answers.without(asked)[row] == 1 and answers.without(asked).sum() == 4
+    assert answers.by_row[row] == 2  # left as it was
 
 
 def test_training_does_not_need_a_usable_ranker(questions, tiny_index, index_settings, embedder, tmp_path):
@@ -195,8 +222,14 @@ def test_each_candidate_knows_where_it_stands_in_its_document(tiny_index, index_
     flood = next(document for document in catalogue.documents() if document.title.startswith("南京市"))
     third = next(clause for clause in catalogue.clauses_of(grants.id) if clause.number == "第三条")
     notice = catalogue.clauses_of(flood.id)[-1]
-    rows = candidate_features([(third.id, 1.0), (notice.id, 0.5)], {}, catalogue, 300)
+    answers = answer_counts(catalogue, {answer_key("科技型中小企业研发补助办法", "第3条"): 4})
+    rows = candidate_features([(third.id, 1.0), (notice.id, 0.5)], {}, catalogue, 300, answers)
     column = {name: rows[:, FEATURES.index(name)] for name in FEATURES}
+    assert column["article_answers_log"].tolist() == pytest.approx([np.log1p(4), 0.0])
+    # counted by title and article, however either is written
+    assert answer_key("中華人民共和國民法典 ", "第五百七十七條") == "中华人民共和国民法典#577"
+    assert answer_key("中华人民共和国民法典", "第577条") == "中华人民共和国民法典#577"
+    assert answer_key("中华人民共和国民法典", "（十二）") is None
     assert catalogue.document_size(grants.id) == 5
     assert column["document_clauses_log"][0] == pytest.approx(np.log1p(5))
     assert column["article_number_log"].tolist() == pytest.approx([np.log1p(3), 0.0])
@@ -214,7 +247,8 @@ def test_each_candidate_knows_how_its_document_fares_among_the_candidates(
     notice = catalogue.clauses_of(flood.id)[0]
     ranking = [(first.id, 1.0), (notice.id, 0.8), (second.id, 0.5)]
     dense = [(second.id, 0.9), (first.id, 0.7)]  # the notice was not found by the dense retriever
-    rows = candidate_features(ranking, {"dense": dense, "bm25": [(notice.id, 12.0)]}, catalogue, 300)
+    rankings = {"dense": dense, "bm25": [(notice.id, 12.0)]}
+    rows = candidate_features(ranking, rankings, catalogue, 300, np.zeros(catalogue.clause_count))
     column = {name: rows[:, FEATURES.index(name)] for name in FEATURES}
     assert column["document_top50_log"].tolist() == pytest.approx(np.log1p([2, 1, 2]).tolist())
     assert column["document_best_rank_log"].tolist() == pytest.approx(np.log([1, 2, 1]).tolist())
@@ -258,11 +292,50 @@ def test_a_damaged_ranker_file_is_refused(tiny_index, index_settings, embedder, 
 def test_a_model_without_a_shipped_ranker_keeps_the_fused_order(base_settings, base_embedder, caplog):
     settings = base_settings.model_copy(update={"rerank": "learned"})
     with caplog.at_level(logging.WARNING):
-        stage = LearnedReranker(settings, catalogue=None, model_id=base_embedder.model_id)  # type: ignore[arg-type]
+        stage = LearnedReranker(settings, None, base_embedder.model_id, None)  # type: ignore[arg-type]
     assert stage.model is None and stage.depth == 0
     assert "no learned ranker trained for this embedding model" in caplog.text
     ranking = [("a", 2.0), ("b", 1.0)]
     assert stage.rerank(None, ranking, {}) == ranking  # type: ignore[arg-type]
+    assert stage.widen(None, {"dense": ranking}) == {"dense": ranking}  # type: ignore[arg-type]
+
+
+def test_the_ranker_brings_the_answered_articles_nearest_the_question(
+    tiny_index, index_settings, embedder, tmp_path
+):
+    """Its answered articles the dense ranking lacks join it below, best first; none already ranked, none a
+    filter leaves out, none for a look-up question."""
+    path = tmp_path / "answers.json"
+    model = replace(
+        longer_is_better(embedder.model_id),
+        answers={"养老服务条例#2": 3, "养老服务条例#4": 1, "科技型中小企业研发补助办法#3": 2},
+        answered_candidates=2,
+    )
+    path.write_text(model.to_json(), encoding="utf-8")
+    index = PolicyIndex.load(
+        tiny_index, index_settings.model_copy(update={"ranker_model": str(path)}), embedder=embedder
+    )
+    stage, catalogue = index.pipeline.reranker, index.catalogue
+
+    def article(title: str, number: str) -> str:
+        document = next(document for document in catalogue.documents() if document.title == title)
+        return next(clause.id for clause in catalogue.clauses_of(document.id) if clause.number == number)
+
+    centre, allowance = article("养老服务条例", "第二条"), article("养老服务条例", "第四条")
+    grant = article("科技型中小企业研发补助办法", "第三条")
+    question = index.query("社区养老服务中心由谁建设？")
+
+    def widened(dense: list, filters: SearchFilters | None = None, query=question) -> list[str]:
+        found = stage.widen(SearchRequest(query, "hybrid", 300, filters), {"dense": dense, "bm25": []})
+        scores = [score for _clause_id, score in found["dense"][len(dense) :]]
+        assert scores == sorted(scores, reverse=True)
+        return [clause_id for clause_id, _score in found["dense"]]
+
+    assert widened([])[0] == centre and len(widened([])) == 2  # two of the three, the nearest first
+    assert widened([(centre, 0.9)]) in ([centre, grant, allowance], [centre, allowance, grant])
+    only_grants = SearchFilters(document_id=catalogue.document_id_of(grant))
+    assert widened([], only_grants) == [grant]
+    assert widened([], query=index.query("养老服务条例第2条")) == []  # a look-up keeps the fused order
 
 
 def test_the_command_reports_a_missing_index_in_one_line(questions, tmp_path, capsys):

@@ -34,6 +34,9 @@ class Reversed:
 
     depth = 0
 
+    def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
+        return rankings
+
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         return list(reversed(ranking))
 
