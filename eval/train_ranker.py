@@ -1,13 +1,14 @@
 """``policyqa train ranker``: train the learned ranker (``policyqa.indexer.learned_ranker``) of the index's
 embedding model on the train part of the split, and measure it on the validation part.
 
-Every question is searched as hybrid search runs it with the re-ranker off, each retriever ``depth`` deep;
-each fused candidate that is an article (the kind the ranker re-orders) becomes a row of the ranker's
-features, relevant when it satisfies one of the question's labels. How often an article answered the train
-questions is one of the features (the model file keeps the counts); a train question's own row leaves its
-own labels out of that count (leave one out), so the model learns what the count says of a question it was
-not made from, which is what a validation question, or a user's, is. LightGBM's ``lambdarank`` objective
-learns from the train questions' rows, one group per question; the number of trees is chosen by
+Every question is searched as hybrid search runs it with the learned ranker — each retriever ``depth`` deep,
+the ranker's answered candidates added, fused and adjusted — but not re-ordered; each fused candidate that
+is an article (the kind the ranker re-orders) becomes a row of the ranker's features, relevant when it
+satisfies one of the question's labels. How often an article answered the train questions is one of the
+features (the model file keeps the counts); a train question's own row leaves its own labels out of that
+count and of its answered candidates (leave one out), so the model learns what the count says of a question
+it was not made from, which is what a validation question, or a user's, is. LightGBM's ``lambdarank``
+objective learns from the train questions' rows, one group per question; the number of trees is chosen by
 ``FOLDS``-fold cross-validation over the train questions (mean nDCG@10), never by the validation part. One
 thread and fixed seeds make a run reproducible. The validation questions are ranked twice — fused, and with
 the trained model re-ordering the articles exactly as search does — and judged like ``policyqa eval``.
