@@ -41,6 +41,7 @@ from policyqa.indexer.learned_ranker import (
     FEATURES,
     RANKER_DIR,
     RankerModel,
+    answer_counts,
     answer_key,
     answer_keys,
     answered_candidates,
@@ -132,7 +133,7 @@ class Answers:
         for row, key in enumerate(keys):
             if key in counts:
                 rows.setdefault(key, []).append(row)
-        by_row = np.array([counts.get(key, 0) if key else 0 for key in keys], dtype=np.float64)
+        by_row = answer_counts(keys, counts)
         return cls(counts, by_row, {key: np.array(found) for key, found in rows.items()})
 
     def without(self, query: EvalQuery) -> np.ndarray:

@@ -293,9 +293,10 @@ def answer_keys(catalogue: Catalogue) -> list[str | None]:
     ]
 
 
-def answer_counts(catalogue: Catalogue, answers: Mapping[str, int]) -> np.ndarray:
-    """By clause row: how many train questions its article answered (``answers`` by ``answer_key``)."""
-    return np.array([answers.get(key, 0) if key else 0 for key in answer_keys(catalogue)], dtype=np.float64)
+def answer_counts(keys: Sequence[str | None], answers: Mapping[str, int]) -> np.ndarray:
+    """By clause row: how many train questions its article answered (``keys``: ``answer_keys``; ``answers``
+    by ``answer_key``)."""
+    return np.array([answers.get(key, 0) if key else 0 for key in keys], dtype=np.float64)
 
 
 def answered_passages(catalogue: Catalogue, counts: np.ndarray) -> np.ndarray:
@@ -366,7 +367,7 @@ class LearnedReranker:
         self.model = model
         self.depth = model.depth
         self._booster = booster(model, path)
-        self._answers = answer_counts(catalogue, model.answers)
+        self._answers = answer_counts(answer_keys(catalogue), model.answers)
         self._answered = answered_passages(catalogue, self._answers)
 
     def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:

@@ -24,6 +24,7 @@ from policyqa.indexer.learned_ranker import (
     RankerModel,
     answer_counts,
     answer_key,
+    answer_keys,
     candidate_features,
     reorder_articles,
 )
@@ -222,7 +223,7 @@ def test_each_candidate_knows_where_it_stands_in_its_document(tiny_index, index_
     flood = next(document for document in catalogue.documents() if document.title.startswith("南京市"))
     third = next(clause for clause in catalogue.clauses_of(grants.id) if clause.number == "第三条")
     notice = catalogue.clauses_of(flood.id)[-1]
-    answers = answer_counts(catalogue, {answer_key("科技型中小企业研发补助办法", "第3条"): 4})
+    answers = answer_counts(answer_keys(catalogue), {answer_key("科技型中小企业研发补助办法", "第3条"): 4})
     rows = candidate_features([(third.id, 1.0), (notice.id, 0.5)], {}, catalogue, 300, answers)
     column = {name: rows[:, FEATURES.index(name)] for name in FEATURES}
     assert column["article_answers_log"].tolist() == pytest.approx([np.log1p(4), 0.0])
