@@ -42,9 +42,10 @@ ANSWERERS = Registry(
     },
 )
 
-# How an LLM's reply was checked: every sentence kept cites a clause that supports it ("checked"), or too
-# little survived the check, or the upstream failed, and the extractive answer was given instead.
-Grounding = Literal["checked", "fallback_extractive"]
+# How an LLM's reply was checked: every sentence kept cites a clause that supports it ("checked"); too
+# little survived the check, or the upstream failed, and the extractive answer was given instead; or the
+# LLM read the clauses and said they do not answer the question ("refused", a no-answer).
+Grounding = Literal["checked", "fallback_extractive", "refused"]
 
 
 @dataclass(frozen=True)

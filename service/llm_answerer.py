@@ -6,7 +6,10 @@ a [n] marker on every sentence. Each sentence of the reply must cite a clause th
 (``service.grounding``); unsupported sentences are dropped and listed in ``Answer.dropped``. When fewer than
 half of the reply's sentences survive — or the upstream fails, times out or has no time left in the
 request's budget — the extractive answer is returned instead (``grounding="fallback_extractive"``); it is
-computed before the upstream is asked, so falling back never waits again.
+computed before the upstream is asked, so falling back never waits again. A reply that supports nothing
+and gives the prompt's refusal (the LLM read the clauses and found no answer in them) is a refusal
+(``no_answer``, ``grounding="refused"``): the reader of question and clause together overrules the
+relevance threshold, which only sees retrieval signals.
 
 Citations stay verifiable: each [n] of the checked answer quotes the sentence of the cited clause that
 shares most of the answer sentence's bigrams, as a span of the clause like every other quote.
@@ -23,7 +26,7 @@ from policyqa.indexer.embedder import Embedder
 from policyqa.indexer.records import Hit, Query
 from policyqa.indexer.sentence_vectors import SentenceVectorLookup
 from policyqa.indexer.sentences import quotable_sentences
-from policyqa.service.answers import Answer, Quote, clause_label
+from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
 from policyqa.service.extractive import ExtractiveAnswerer
 from policyqa.service.grounding import CheckedSentence, check_reply, containment
 from policyqa.service.llm_client import LLMClient, LLMUnavailableError
@@ -40,8 +43,9 @@ SYSTEM_PROMPT = (
     "1. 用简体中文回答，简洁、准确，尽量使用条款原文的表述；\n"
     "2. 每一句话的句末都必须标注所依据条款的编号，如“……。[1]”或“……。[1][2]”；\n"
     "3. 条款没有写到的内容（金额、期限、条件、程序等）一律不写，不推测，不补充建议；\n"
-    "4. 如果条款不能回答问题，只回答：未在已收录的政策文件中找到相关规定。"
+    f"4. 如果条款不能回答问题，只回答：{NO_ANSWER_TEXT}"
 )
+REFUSAL = NO_ANSWER_TEXT.rstrip("。")  # what marks a reply as the prompt's refusal
 
 
 def source_text(hit: Hit) -> str:
@@ -84,6 +88,9 @@ class LLMAnswerer:
         checked = check_reply(reply, [source_text(hit) for hit in hits])
         kept = [sentence for sentence in checked if sentence.supported_by]
         dropped = tuple(sentence.text for sentence in checked if not sentence.supported_by)
+        if not kept and any(REFUSAL in sentence.text for sentence in checked):
+            logger.info("llm found no answer in the clauses", extra={"clauses": len(hits)})
+            return Answer(NO_ANSWER_TEXT, True, extractive.confidence, (), "refused")
         if not kept or len(kept) < MIN_KEPT_SHARE * len(checked):
             logger.info("llm reply not grounded", extra={"sentences": len(checked), "supported": len(kept)})
             return replace(extractive, dropped=dropped)

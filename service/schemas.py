@@ -275,8 +275,9 @@ class AskResponse(BaseModel):
     )
     grounding: Grounding | None = Field(
         default=None,
-        description="LLM answers only: checked (every sentence supported by the clause it cites) or "
-        "fallback_extractive (the LLM failed or too little of its reply was supported)",
+        description="LLM answers only: checked (every sentence supported by the clause it cites), "
+        "fallback_extractive (the LLM failed or too little of its reply was supported) or refused (the LLM "
+        "read the clauses found and said they do not answer the question: no_answer)",
     )
     debug: dict[str, list[str]] | None = Field(
         default=None, description="dropped_sentences: the LLM's sentences the grounding check removed"

@@ -1,7 +1,8 @@
 """LLM answers end to end: the service (a real uvicorn server in a thread, the session's index and model)
 configured with an upstream that is a real OpenAI-compatible HTTP server returning scripted completions,
 called with the real ``openai`` client. The grounding check keeps supported sentences, drops invented ones,
-falls back to the extractive answer when the reply has no markers or the upstream is too slow."""
+falls back to the extractive answer when the reply has no markers or the upstream is too slow, and takes the
+LLM's own refusal as a no-answer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import openai
 import pytest
 from fastapi import FastAPI, Request
 
+from policyqa.service.answers import NO_ANSWER_TEXT
 from policyqa.service.app import create_app
 from policyqa.service.llm_answerer import SYSTEM_PROMPT
 from policyqa.service.settings import ServiceSettings
@@ -178,6 +180,22 @@ def test_a_reply_without_markers_falls_back_to_the_extractive_answer(client: ope
     assert citations[0]["path"][-1] == INCUBATOR
 
 
+def test_the_llms_refusal_is_a_no_answer(client: openai.OpenAI, script) -> None:
+    """The clauses were found (the relevance threshold passed) but the LLM read them and says they do not
+    answer: policyqa refuses instead of quoting them."""
+    script(lambda messages: "未在已收录的政策文件中找到相关规定。")
+    content, citations, info = ask_llm(client, QUESTION)
+    assert info["no_answer"] and info["grounding"] == "refused" and info["debug"] is None
+    assert content == NO_ANSWER_TEXT and citations == []
+
+
+def test_a_refusal_beside_a_supported_sentence_is_an_answer(client: openai.OpenAI, script) -> None:
+    script(lambda messages: f"{SUPPORTED[0]}[{number_of(messages, INCUBATOR)}]{NO_ANSWER_TEXT}")
+    content, citations, info = ask_llm(client, QUESTION)
+    assert not info["no_answer"] and info["grounding"] == "checked"
+    assert content.startswith(SUPPORTED[0] + "[1]") and citations[0]["path"][-1] == INCUBATOR
+
+
 def test_a_slow_upstream_falls_back_within_the_timeout(client: openai.OpenAI, upstream, script) -> None:
     script(lambda messages: f"{SUPPORTED[0]}[1]", delay=SLOW_SECONDS)
     started = time.monotonic()
@@ -192,7 +210,7 @@ def test_the_llm_condenses_a_follow_up(client: openai.OpenAI, upstream: Upstream
     def reply(messages: list[dict]) -> str:
         if "改写" in messages[0]["content"]:
             return "高新区对人才有哪些支持政策？"
-        return "未在已收录的政策文件中找到相关规定。"  # no markers: the extractive answer
+        return "高新区重视人才。"  # no markers: the extractive answer
 
     script(reply)
     first, _citations, _info = ask_llm(client, QUESTION)
