@@ -10,7 +10,9 @@ from policyqa.eval.errors import EvalError
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 text via a temporary file in the same folder, then rename it into place.
+    """Write UTF-8 text via a temporary file in the same folder, then rename it into place, with the
+    permissions a plain write would give (the temporary file's own are owner-only, and a model file the
+    service's user cannot read would fail its load).
 
     An unwritable destination raises ``EvalError`` naming it.
     """
@@ -23,6 +25,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
@@ -30,6 +33,13 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def ensure_writable(path: Path) -> None:
