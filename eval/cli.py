@@ -253,9 +253,9 @@ def _add_train_ranker_parser(kinds: argparse._SubParsersAction) -> None:
     ranker.add_argument(
         "--answered-candidates",
         type=_non_negative_int,
-        default=20,
+        default=50,
         help="articles that answered train questions, nearest the question, added to the dense "
-        "candidates (20; 0: none)",
+        "candidates (50; 0: none)",
     )
     ranker.add_argument("--trees", type=_positive_int, help="number of trees (default: cross-validated)")
     ranker.add_argument("--seed", type=int, default=20261201, help="seed of the folds and of LightGBM")

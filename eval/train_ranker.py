@@ -84,7 +84,7 @@ class RankerConfig:
     out: Path | None = None  # None: the package's file for the index's model
     split_file: Path = STARD_SPLIT
     depth: int = 300
-    answered_candidates: int = 20  # answered articles nearest the question added to the dense ranking
+    answered_candidates: int = 50  # answered articles nearest the question added to the dense ranking
     trees: int | None = None  # None: chosen by cross-validation
     seed: int = 20261201
     progress: bool = True
