@@ -30,6 +30,7 @@ from policyqa.service.answers import NO_ANSWER_TEXT, Answer, Quote, clause_label
 from policyqa.service.extractive import ExtractiveAnswerer
 from policyqa.service.grounding import CheckedSentence, check_reply, containment
 from policyqa.service.llm_client import LLMClient, LLMUnavailableError
+from policyqa.text import normalize
 
 if TYPE_CHECKING:
     from policyqa.service.settings import ServiceSettings
@@ -45,7 +46,7 @@ SYSTEM_PROMPT = (
     "3. 条款没有写到的内容（金额、期限、条件、程序等）一律不写，不推测，不补充建议；\n"
     f"4. 如果条款不能回答问题，只回答：{NO_ANSWER_TEXT}"
 )
-REFUSAL = NO_ANSWER_TEXT.rstrip("。")  # what marks a reply as the prompt's refusal
+REFUSAL = normalize(NO_ANSWER_TEXT.rstrip("。"))  # marks the prompt's refusal in a reply in search form
 
 
 def source_text(hit: Hit) -> str:
@@ -88,7 +89,7 @@ class LLMAnswerer:
         checked = check_reply(reply, [source_text(hit) for hit in hits])
         kept = [sentence for sentence in checked if sentence.supported_by]
         dropped = tuple(sentence.text for sentence in checked if not sentence.supported_by)
-        if not kept and any(REFUSAL in sentence.text for sentence in checked):
+        if not kept and any(REFUSAL in normalize(sentence.text) for sentence in checked):
             logger.info("llm found no answer in the clauses", extra={"clauses": len(hits)})
             return Answer(NO_ANSWER_TEXT, True, extractive.confidence, (), "refused")
         if not kept or len(kept) < MIN_KEPT_SHARE * len(checked):

@@ -180,10 +180,11 @@ def test_a_reply_without_markers_falls_back_to_the_extractive_answer(client: ope
     assert citations[0]["path"][-1] == INCUBATOR
 
 
-def test_the_llms_refusal_is_a_no_answer(client: openai.OpenAI, script) -> None:
+@pytest.mark.parametrize("refusal", [NO_ANSWER_TEXT, "未在已收錄的政策文件中找到相關規定。"])
+def test_the_llms_refusal_is_a_no_answer(client: openai.OpenAI, script, refusal: str) -> None:
     """The clauses were found (the relevance threshold passed) but the LLM read them and says they do not
-    answer: policyqa refuses instead of quoting them."""
-    script(lambda messages: "未在已收录的政策文件中找到相关规定。")
+    answer (in simplified or traditional characters): policyqa refuses instead of quoting them."""
+    script(lambda messages: refusal)
     content, citations, info = ask_llm(client, QUESTION)
     assert info["no_answer"] and info["grounding"] == "refused" and info["debug"] is None
     assert content == NO_ANSWER_TEXT and citations == []
