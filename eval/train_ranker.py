@@ -44,11 +44,11 @@ from policyqa.indexer.learned_ranker import (
     answer_counts,
     answer_key,
     answer_keys,
-    answered_candidates,
     answered_passages,
     candidate_features,
     is_article,
     reorder_articles,
+    widen_dense,
 )
 from policyqa.indexer.records import SearchRequest
 from policyqa.indexer.relevance import model_file
@@ -164,18 +164,15 @@ def collect(
     found = []
     for query in tqdm(queries, desc="search", unit="q", disable=not config.progress):
         request = SearchRequest(fused.query(query.question), "hybrid", config.depth, filters)
-        rankings = fused.pipeline.rankings(request)
         counts = answers.without(query) if counted else answers.by_row
-        extra = answered_candidates(
+        rankings = widen_dense(
             index.vector_store,
             index.catalogue,
-            request.query.vector,
-            rankings["dense"],
+            request,
+            fused.pipeline.rankings(request),
             answered_passages(index.catalogue, counts),
             config.answered_candidates,
-            filters,
         )
-        rankings = {**rankings, "dense": [*rankings["dense"], *extra]}
         ranking = list(fused.pipeline.combine(request, rankings))
         clauses = [index.catalogue.clause(clause_id) for clause_id, _score in ranking]
         judged = []

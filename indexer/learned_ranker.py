@@ -326,6 +326,25 @@ def answered_candidates(
     return catalogue.fold_known(passage_ids, scores)[:count]
 
 
+def widen_dense(
+    vectors: VectorStore,
+    catalogue: Catalogue,
+    request: SearchRequest,
+    rankings: Mapping[str, Ranking],
+    answered: np.ndarray,
+    count: int,
+) -> Mapping[str, Ranking]:
+    """``rankings`` with the ``count`` ``answered_candidates`` nearest the query appended to the dense
+    ranking; unchanged without a dense ranking or for a look-up query (it keeps the fused order)."""
+    dense = rankings.get("dense")
+    if dense is None or names_provision(request.query.text):
+        return rankings
+    extra = answered_candidates(
+        vectors, catalogue, request.query.vector, dense, answered, count, request.filters
+    )
+    return {**rankings, "dense": [*dense, *extra]} if extra else rankings
+
+
 def reorder_articles(ranking: Ranking, scores: Sequence[float], articles: Sequence[bool]) -> Ranking:
     """``ranking`` with its articles sorted by ``scores`` (best first; ties keep the fused order) among the
     places articles hold; other clauses keep their place. Each place keeps its fused score."""
@@ -371,21 +390,12 @@ class LearnedReranker:
         self._answered = answered_passages(catalogue, self._answers)
 
     def widen(self, request: SearchRequest, rankings: Mapping[str, Ranking]) -> Mapping[str, Ranking]:
-        """The dense ranking with the model's answered candidates appended (none for a look-up query, which
-        keeps the fused order)."""
-        dense = rankings.get("dense")
-        if self.model is None or dense is None or names_provision(request.query.text):
+        """The dense ranking with the model's answered candidates appended (``widen_dense``)."""
+        if self.model is None:
             return rankings
-        extra = answered_candidates(
-            self.vectors,
-            self.catalogue,
-            request.query.vector,
-            dense,
-            self._answered,
-            self.model.answered_candidates,
-            request.filters,
+        return widen_dense(
+            self.vectors, self.catalogue, request, rankings, self._answered, self.model.answered_candidates
         )
-        return {**rankings, "dense": list(dense) + extra} if extra else rankings
 
     def rerank(self, request: SearchRequest, ranking: Ranking, rankings: Mapping[str, Ranking]) -> Ranking:
         if self.model is None or len(ranking) < 2 or names_provision(request.query.text):
